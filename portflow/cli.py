@@ -1,0 +1,185 @@
+"""The ``portflow`` command line: run, validate, and inspect artifacts and runs.
+
+Exit codes: 0 success, 1 a user error (bad config or data, missing artifact; the message
+names the stage, the field and the fix), 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from portflow.config import ConfigError, load_config
+from portflow.errors import PortflowError
+from portflow.storage import ArtifactStore
+
+app = typer.Typer(
+    help="portflow: a versioned research pipeline for portfolio strategies.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+artifacts_app = typer.Typer(help="List and inspect stored artifacts.", no_args_is_help=True)
+runs_app = typer.Typer(help="List and inspect pipeline run records.", no_args_is_help=True)
+app.add_typer(artifacts_app, name="artifacts")
+app.add_typer(runs_app, name="runs")
+
+console = Console()
+errors = Console(stderr=True)
+
+StoreOption = Annotated[
+    str,
+    typer.Option(
+        "--store", envvar="PORTFLOW_STORE", help="Artifact store root: a path or an fsspec URL."
+    ),
+]
+
+
+def _fail(error: Exception) -> None:
+    errors.print(f"[bold red]error[/] {error}", highlight=False)
+    raise typer.Exit(1)
+
+
+def _table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+@app.command()
+def run(
+    config: Annotated[
+        Path, typer.Argument(help="YAML experiment config, e.g. configs/default.yaml.")
+    ],
+    store: Annotated[
+        str | None,
+        typer.Option("--store", envvar="PORTFLOW_STORE", help="Override the config's store.root."),
+    ] = None,
+) -> None:
+    """Run the pipeline for CONFIG; stages whose inputs did not change are reused."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from portflow.flows.pipeline import pipeline
+
+    try:
+        load_config(config)
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            record = pipeline(config_path=str(config), store_root=store)
+    except (ConfigError, PortflowError) as error:
+        _fail(error)
+    rows = [
+        [s["stage"], s["version"], s["rows"], s["status"], f"{s['seconds']:.2f}"]
+        for s in record.stages
+    ]
+    console.print(
+        _table(
+            f"run {record.run_id} — {record.config_name}",
+            ["stage", "version", "rows", "status", "seconds"],
+            rows,
+        )
+    )
+    computed = sum(s["status"] == "computed" for s in record.stages)
+    console.print(f"{computed} computed, {len(rows) - computed} reused.")
+
+
+@app.command()
+def validate(
+    configs: Annotated[list[Path], typer.Argument(help="One or more YAML configs.")],
+) -> None:
+    """Check configs against the schema; print every error with its YAML path."""
+    failed = False
+    for path in configs:
+        try:
+            load_config(path)
+            console.print(f"[green]ok[/] {path}")
+        except ConfigError as error:
+            failed = True
+            errors.print(f"[bold red]invalid[/] {error}", highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@artifacts_app.command("list")
+def artifacts_list(
+    stage: Annotated[str | None, typer.Argument(help="Only this stage.")] = None,
+    store: StoreOption = "artifacts",
+) -> None:
+    """List artifact versions, oldest first."""
+    manifests = ArtifactStore(store).manifests(stage)
+    rows = [
+        [
+            m.stage,
+            m.version,
+            m.rows,
+            m.columns,
+            f"{m.created_at:%Y-%m-%d %H:%M:%S}",
+            (m.run_id or "")[:8],
+        ]
+        for m in manifests
+    ]
+    console.print(
+        _table(
+            f"artifacts in {store}",
+            ["stage", "version", "rows", "cols", "created (UTC)", "run"],
+            rows,
+        )
+    )
+
+
+@artifacts_app.command("show")
+def artifacts_show(
+    spec: Annotated[
+        str, typer.Argument(help="STAGE (latest) or STAGE@VERSION (a prefix will do).")
+    ],
+    store: StoreOption = "artifacts",
+    rows: Annotated[int, typer.Option(help="Rows of data to print.")] = 5,
+) -> None:
+    """Print an artifact's manifest and the first rows of its data."""
+    artifact_store = ArtifactStore(store)
+    try:
+        ref = artifact_store.resolve(spec)
+        manifest = artifact_store.manifest(ref)
+        frame = artifact_store.load(ref)
+    except PortflowError as error:
+        _fail(error)
+    console.print_json(manifest.model_dump_json())
+    console.print(frame.head(rows).to_string())
+
+
+@runs_app.command("list")
+def runs_list(store: StoreOption = "artifacts") -> None:
+    """List pipeline runs, oldest first."""
+    records = ArtifactStore(store).runs()
+    rows = [
+        [
+            r.run_id,
+            r.config_name,
+            f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+            sum(s["status"] == "computed" for s in r.stages),
+            len(r.stages),
+        ]
+        for r in records
+    ]
+    console.print(
+        _table(f"runs in {store}", ["run", "config", "started (UTC)", "computed", "stages"], rows)
+    )
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
+    store: StoreOption = "artifacts",
+) -> None:
+    """Print a run record: its config and the version of every stage."""
+    try:
+        record = ArtifactStore(store).run(run_id)
+    except PortflowError as error:
+        _fail(error)
+    console.print_json(json.dumps(record.model_dump(mode="json")))

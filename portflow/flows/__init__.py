@@ -1,0 +1,1 @@
+"""Prefect flows: composition only (which stages, in what order, with which runner)."""

@@ -1,0 +1,93 @@
+"""The ``pipeline`` flow: every stage of a config, reusing versions that already exist."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from prefect import flow
+from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
+
+from portflow.config import PipelineConfig, load_config
+from portflow.storage import ArtifactStore, RunRecord
+from portflow.tasks.ingest import ingest
+from portflow.tasks.returns import (
+    daily_returns_task,
+    monthly_returns_task,
+    monthly_variance_task,
+    prices_task,
+    risk_free_daily_task,
+    risk_free_monthly_task,
+)
+from portflow.tasks.stage import StageResult
+
+
+def summary_markdown(config: PipelineConfig, run_id: str, results: list[StageResult]) -> str:
+    """Markdown table of the stages of a run: version, rows, computed or reused."""
+    lines = [
+        f"# portflow run `{run_id}` — {config.name}",
+        "",
+        "| stage | version | rows | status | seconds |",
+        "|---|---|---:|---|---:|",
+    ]
+    lines += [
+        f"| {r.stage} | `{r.version}` | {r.rows} | {r.status} | {r.seconds:.2f} |" for r in results
+    ]
+    computed = sum(r.status == "computed" for r in results)
+    lines += ["", f"{computed} computed, {len(results) - computed} reused."]
+    return "\n".join(lines)
+
+
+@flow(name="pipeline", log_prints=True)
+def pipeline(config_path: str = "configs/default.yaml", store_root: str | None = None):
+    """Run every stage for the config at ``config_path``; reuse existing artifact versions.
+
+    Parameters
+    ----------
+    config_path : str
+        YAML experiment config (see ``configs/``).
+    store_root : str, optional
+        Artifact store root (path or fsspec URL); default: the config's ``store.root``.
+
+    Returns
+    -------
+    RunRecord
+        The versions this run produced or reused, also saved in the store.
+    """
+    config = load_config(config_path)
+    store_url = store_root or config.store.root
+    run_id = flow_run.id or uuid.uuid4().hex
+    started_at = dt.datetime.now(dt.UTC)
+
+    ingested = ingest(store_url, config.data, run_id)
+    prices = prices_task(store_url, ingested.market_data, config.prices, run_id)
+    daily = daily_returns_task(store_url, prices, run_id)
+    monthly = monthly_returns_task.submit(store_url, daily, run_id)
+    variance = monthly_variance_task.submit(store_url, daily, config.monthly, run_id)
+    rf_daily = risk_free_daily_task.submit(store_url, ingested.risk_free_source, daily, run_id)
+    rf_monthly = risk_free_monthly_task.submit(
+        store_url, ingested.risk_free_source, monthly, run_id
+    )
+    results = [
+        *ingested.results,
+        prices,
+        daily,
+        *(future.result() for future in (monthly, variance, rf_monthly, rf_daily)),
+    ]
+
+    record = RunRecord(
+        run_id=str(run_id),
+        config_name=config.name,
+        config=config.model_dump(mode="json"),
+        started_at=started_at,
+        finished_at=dt.datetime.now(dt.UTC),
+        stages=[r.as_row() for r in results],
+    )
+    ArtifactStore(store_url).save_run(record)
+    create_markdown_artifact(
+        key="pipeline-summary",
+        markdown=summary_markdown(config, record.run_id, results),
+        description=f"Stages of portflow run {record.run_id}",
+    )
+    return record

@@ -1,0 +1,119 @@
+"""Risk-free stages: the source's risk-free series on the pipeline's monthly and daily calendars.
+
+The source gives a rate per period, either monthly (Ken French ``RF``) or daily (from a
+T-bill yield). Both calendars are derived here, so every strategy uses the same rates.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from portflow.errors import DataError, preview
+
+DAILY_CARRY_LIMIT = 5
+"""Days a daily quote is carried forward onto stock trading days it lacks (e.g. bond-market
+holidays such as Columbus Day, when stock exchanges are open)."""
+
+
+def _source_series(risk_free_source: pd.DataFrame) -> tuple[pd.Series, str]:
+    (column,) = risk_free_source.columns
+    frequency = column.removeprefix("rf_")
+    if frequency not in ("daily", "monthly"):
+        raise ValueError(f"risk-free column must be rf_daily or rf_monthly, got {column!r}")
+    return risk_free_source[column].astype(float), frequency
+
+
+def _require(rates: pd.Series, stage: str, labels_format: str) -> pd.Series:
+    missing = rates.index[rates.isna()]
+    if len(missing):
+        covered = rates.dropna()
+        span = (
+            f"; the series covers {covered.index.min():%Y-%m-%d} to {covered.index.max():%Y-%m-%d}"
+            if len(covered)
+            else ""
+        )
+        raise DataError(
+            stage,
+            "risk_free",
+            f"no risk-free rate for {len(missing)} periods: "
+            f"{preview(d.strftime(labels_format) for d in missing)}{span}",
+            "move data.start/data.end inside the risk-free coverage, or supply a risk-free "
+            "series that covers the sample",
+        )
+    return rates
+
+
+def _daily_on_calendar(rates: pd.Series, calendar: pd.DatetimeIndex) -> pd.Series:
+    union = rates.index.union(calendar)
+    return rates.reindex(union).ffill(limit=DAILY_CARRY_LIMIT).reindex(calendar)
+
+
+def monthly_risk_free(
+    risk_free_source: pd.DataFrame, monthly_returns: pd.DataFrame
+) -> pd.DataFrame:
+    """Risk-free return of each month in the monthly return calendar.
+
+    Parameters
+    ----------
+    risk_free_source : DataFrame
+        One column ``rf_monthly`` (indexed by month-end) or ``rf_daily`` (indexed by
+        date), simple decimal return per period.
+    monthly_returns : DataFrame
+        Only its index (calendar month-ends) is used.
+
+    Returns
+    -------
+    DataFrame of shape (n_months, 1)
+        Column ``rf``: decimal return per month. From a daily source, the daily rates of
+        the month's trading days compounded, ``prod(1 + rf_d) - 1``.
+
+    Raises
+    ------
+    DataError
+        When any month of the calendar has no rate.
+    """
+    rates, frequency = _source_series(risk_free_source)
+    months = monthly_returns.index
+    if frequency == "daily":
+        calendar = pd.bdate_range(months.min() - pd.offsets.MonthBegin(1), months.max())
+        daily = _require(_daily_on_calendar(rates, calendar), "risk_free_monthly", "%Y-%m-%d")
+        rates = (1.0 + daily).groupby(daily.index + pd.offsets.MonthEnd(0)).prod() - 1.0
+    monthly = _require(rates.reindex(months), "risk_free_monthly", "%Y-%m")
+    return monthly.rename("rf").to_frame().rename_axis("date")
+
+
+def daily_risk_free(risk_free_source: pd.DataFrame, daily_returns: pd.DataFrame) -> pd.DataFrame:
+    """Risk-free return of each trading day in the daily return calendar.
+
+    Parameters
+    ----------
+    risk_free_source : DataFrame
+        As in :func:`monthly_risk_free`.
+    daily_returns : DataFrame
+        Only its index (trading days) is used.
+
+    Returns
+    -------
+    DataFrame of shape (n_dates, 1)
+        Column ``rf``: decimal return per trading day. From a monthly source, each month's
+        rate is spread evenly over its trading days in geometric terms,
+        ``(1 + rf_m) ** (1 / n_m) - 1``, so the days of a month compound exactly to
+        ``rf_m``. ``n_m`` is the month's number of trading days in the calendar, except in
+        the calendar's first and last months, which may be cut short: there ``n_m`` is the
+        month's number of weekdays. From a daily source, quotes are carried forward at
+        most :data:`DAILY_CARRY_LIMIT` days onto trading days that lack one.
+    """
+    rates, frequency = _source_series(risk_free_source)
+    calendar = daily_returns.index
+    if frequency == "daily":
+        daily = _require(_daily_on_calendar(rates, calendar), "risk_free_daily", "%Y-%m-%d")
+        return daily.rename("rf").to_frame().rename_axis("date")
+    months = calendar + pd.offsets.MonthEnd(0)
+    monthly = _require(rates.reindex(months.unique()), "risk_free_daily", "%Y-%m")
+    days = pd.Series(1, index=calendar).groupby(months).transform("size")
+    for edge in (months[0], months[-1]):
+        weekdays = len(pd.bdate_range(edge - pd.offsets.MonthBegin(1), edge))
+        days[months == edge] = weekdays
+    exponent = 1.0 / days.to_numpy()
+    daily = (1.0 + monthly.reindex(months).to_numpy()) ** exponent - 1.0
+    return pd.DataFrame({"rf": daily}, index=calendar.rename("date"))
