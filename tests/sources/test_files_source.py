@@ -1,0 +1,170 @@
+"""A user panel: a small CRSP-style extract written as CSV and parquet."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from portflow.config import FilesData
+from portflow.errors import DataError
+from portflow.sources.files import FilesSource
+
+CRSP = {"ticker": "permno", "close": "prc", "volume": "vol", "shares_outstanding": "shrout"}
+CRSP_CSV = """\
+permno,date,ret,prc,shrout,vol,siccd
+10001,20181101,,-10.50,1000,200,4920
+10001,20181102,0.010,10.605,1000,300,4920
+10001,20181105,-0.020,-10.3929,1000,,4920
+84398,20181101,0.005,324.87,900000,59151200,6726
+84398,20181102,-0.008,322.41,900000,77709700,6726
+84398,20181105,0.004,323.64,900000,55653900,6726
+"""
+
+
+def write_csv(tmp_path, text, name="crsp.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def load(path, **config):
+    columns = config.pop("columns", CRSP | {"sic": "siccd"})
+    return FilesSource(FilesData(path=path, columns=columns, **config)).load()
+
+
+def test_crsp_csv(tmp_path, assert_tidy):
+    data = load(write_csv(tmp_path, CRSP_CSV), benchmark="84398")
+    daily = data.daily
+    assert_tidy(daily)
+    assert list(daily.columns) == [
+        "date",
+        "ticker",
+        "close",
+        "adj_close",
+        "volume",
+        "shares_outstanding",
+        "sic",
+    ]
+    assert daily["ticker"].tolist() == ["10001", "84398"] * 3
+    assert data.benchmark == "84398"
+    permno = daily[daily["ticker"] == "10001"]
+    assert permno["close"].tolist() == [10.50, 10.605, 10.3929]  # bid/ask midpoints made positive
+    assert np.isnan(permno["adj_close"].iloc[0])  # the first return is missing in CRSP
+    assert permno["adj_close"].iloc[1:].tolist() == pytest.approx([1.01, 1.01 * 0.98])
+    etf = daily[daily["ticker"] == "84398"]
+    assert etf["adj_close"].tolist() == pytest.approx(np.cumprod([1.005, 0.992, 1.004]))
+    assert np.isnan(permno["volume"].iloc[2])
+    assert etf["shares_outstanding"].tolist() == [900000.0] * 3
+    assert etf["sic"].tolist() == [6726] * 3
+    assert data.risk_free_frequency == "monthly"  # Ken French RF, for the months in range
+    assert data.risk_free.to_dict() == {pd.Timestamp("2018-11-30"): pytest.approx(0.0018)}
+
+
+def test_parquet_with_numeric_dates_and_float_permnos(tmp_path):
+    csv = write_csv(tmp_path, CRSP_CSV)
+    frame = pd.read_csv(csv)  # numeric: date 20181101, permno as float as SAS exports it
+    frame["permno"] = frame["permno"].astype(float)
+    path = tmp_path / "crsp.parquet"
+    frame.to_parquet(path)
+    pd.testing.assert_frame_equal(load(str(path)).daily, load(csv).daily)
+
+
+def test_fields_named_after_portflow_are_used_without_mapping(tmp_path, assert_tidy):
+    text = "date,ticker,close,adj_close\n2018-11-01,A,10,9.5\n2018-11-01,B,20,20\n"
+    daily = load(write_csv(tmp_path, text), columns={}).daily
+    assert_tidy(daily)
+    assert list(daily.columns) == ["date", "ticker", "close", "adj_close"]
+    assert daily["adj_close"].tolist() == [9.5, 20.0]
+
+
+def test_mapped_column_missing_from_the_file(tmp_path):
+    with pytest.raises(DataError) as err:
+        load(write_csv(tmp_path, CRSP_CSV), columns=CRSP | {"ticker": "PERMNO"})
+    assert err.value.field == "data.columns.ticker"
+    assert "no column PERMNO" in err.value.problem and "permno" in err.value.problem
+
+
+def test_required_column_missing(tmp_path):
+    with pytest.raises(DataError) as err:
+        load(write_csv(tmp_path, CRSP_CSV), columns={"close": "prc"})
+    assert err.value.field == "data.columns"
+    assert "no column for ticker" in err.value.problem
+    assert "{ticker: permno" in err.value.fix
+
+
+def test_unknown_field_in_mapping(tmp_path):
+    with pytest.raises(DataError, match="unknown field.*price") as err:
+        load(write_csv(tmp_path, CRSP_CSV), columns=CRSP | {"price": "prc"})
+    assert err.value.field == "data.columns"
+
+
+def test_letter_code_in_ret_names_the_line(tmp_path):
+    text = CRSP_CSV.replace("10001,20181102,0.010", "10001,20181102,C")
+    with pytest.raises(DataError) as err:
+        load(write_csv(tmp_path, text))
+    assert err.value.field == "ret"
+    assert err.value.problem == "non-numeric values at line 3 (ret=C)"
+
+
+def test_unparseable_date_names_the_line(tmp_path):
+    text = CRSP_CSV.replace("84398,20181102", "84398,2018-13-45")
+    with pytest.raises(DataError, match=r"line 6 \(date=2018-13-45\)") as err:
+        load(write_csv(tmp_path, text))
+    assert err.value.field == "date"
+
+
+def test_duplicate_rows_name_both_lines(tmp_path):
+    text = CRSP_CSV + "84398,20181105,0.004,323.64,900000,55653900,6726\n"
+    with pytest.raises(DataError) as err:
+        load(write_csv(tmp_path, text))
+    assert err.value.field == "date, permno"
+    assert "line 7 (date=20181105, permno=84398)" in err.value.problem
+    assert "line 8 (date=20181105, permno=84398)" in err.value.problem
+
+
+def test_benchmark_must_be_in_the_panel(tmp_path):
+    with pytest.raises(DataError, match="'SPY' is not a ticker") as err:
+        load(write_csv(tmp_path, CRSP_CSV), benchmark="SPY")
+    assert err.value.field == "data.benchmark"
+
+
+def test_date_range_without_data(tmp_path):
+    config = {"start": dt.date(2021, 1, 1), "end": dt.date(2021, 2, 1)}
+    with pytest.raises(DataError, match="covers 2018-11-01 to 2018-11-05"):
+        load(write_csv(tmp_path, CRSP_CSV), **config)
+
+
+def test_bad_path_and_suffix(tmp_path):
+    with pytest.raises(DataError, match="no such file") as err:
+        load(str(tmp_path / "missing.csv"))
+    assert err.value.field == "data.path"
+    with pytest.raises(DataError, match="unknown file type '.xlsx'"):
+        load(write_csv(tmp_path, CRSP_CSV, name="crsp.xlsx"))
+
+
+def test_risk_free_file_daily_and_monthly(tmp_path):
+    panel = write_csv(tmp_path, CRSP_CSV)
+    daily_rf = "date,rf\n2018-11-01,0.0001\n2018-11-02,0.0002\n2018-11-05,0.0003\n"
+    data = load(
+        panel, risk_free_path=write_csv(tmp_path, daily_rf, "rf.csv"), risk_free_frequency="daily"
+    )
+    assert data.risk_free_frequency == "daily"
+    assert data.risk_free.index.tolist() == sorted(data.daily["date"].unique())
+    assert data.risk_free.tolist() == [0.0001, 0.0002, 0.0003]
+
+    monthly_rf = "date,rf\n2018-10-01,0.0015\n2018-11-01,0.0013\n"
+    data = load(panel, risk_free_path=write_csv(tmp_path, monthly_rf, "rf.csv"))
+    assert data.risk_free.to_dict() == {pd.Timestamp("2018-11-30"): 0.0013}
+
+
+def test_risk_free_errors(tmp_path):
+    panel = write_csv(tmp_path, CRSP_CSV)
+    with pytest.raises(DataError, match="no column rf") as err:
+        load(panel, risk_free_path=write_csv(tmp_path, "date,RF\n2018-11-01,0.1\n", "rf.csv"))
+    assert err.value.field == "data.risk_free_path"
+    with pytest.raises(DataError) as err:
+        load(panel, risk_free_frequency="daily")
+    assert err.value.field == "data.risk_free_frequency"
