@@ -1,0 +1,42 @@
+"""Experiment configuration: frozen pydantic models loaded from YAML.
+
+One YAML file in ``configs/`` describes one experiment. Every section is a frozen model
+that forbids unknown keys, and each stage receives only its own section (its *slice*),
+whose field names are the keyword arguments of the stage's function in ``portflow.quant``.
+"""
+
+from portflow.config.base import Frozen
+from portflow.config.data import (
+    SAMPLE_UNIVERSES,
+    DataConfig,
+    FilesData,
+    SampleData,
+    SyntheticData,
+    YFinanceData,
+)
+from portflow.config.pipeline import (
+    ConfigError,
+    MonthlyConfig,
+    PipelineConfig,
+    PricesConfig,
+    StoreConfig,
+    load_config,
+    parse_config,
+)
+
+__all__ = [
+    "SAMPLE_UNIVERSES",
+    "ConfigError",
+    "DataConfig",
+    "FilesData",
+    "Frozen",
+    "MonthlyConfig",
+    "PipelineConfig",
+    "PricesConfig",
+    "SampleData",
+    "StoreConfig",
+    "SyntheticData",
+    "YFinanceData",
+    "load_config",
+    "parse_config",
+]
