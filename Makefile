@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS := 90
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format clean serve
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "portflow needs Python 3.11"'
@@ -38,3 +38,6 @@ format: setup
 
 clean:
 	rm -rf $(VENV) artifacts .pytest_cache .ruff_cache
+
+serve: setup ## local Prefect server (UI on :4200) + a process serving the deployments
+	$(BIN)/portflow serve

@@ -7,6 +7,11 @@ names the stage, the field and the fix), 2 wrong usage.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 from typing import Annotated
 
@@ -71,7 +76,7 @@ def run(
     try:
         load_config(config)
         with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            record = pipeline(config_path=str(config), store_root=store)
+            record = pipeline(config=str(config), store_root=store)
     except (ConfigError, PortflowError) as error:
         _fail(error)
     rows = [
@@ -183,3 +188,59 @@ def runs_show(
     except PortflowError as error:
         _fail(error)
     console.print_json(json.dumps(record.model_dump(mode="json")))
+
+
+def _start_server(host: str, port: int) -> tuple[subprocess.Popen, str]:
+    """Start ``prefect server start`` and wait until its API answers."""
+    url = f"http://{host}:{port}/api"
+    prefect_cli = Path(sys.executable).with_name("prefect")
+    server = subprocess.Popen(
+        [str(prefect_cli), "server", "start", "--host", host, "--port", str(port)]
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return server, url
+        except OSError:
+            if server.poll() is not None:
+                break
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError(f"the Prefect server on {url} did not start")
+
+
+@app.command()
+def serve(
+    deployments: Annotated[
+        list[str] | None,
+        typer.Argument(help="Deployment names from prefect.yaml; default: all of them."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Host of the local Prefect server.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the local Prefect server.")] = 4200,
+    server: Annotated[
+        bool,
+        typer.Option(
+            help="Start a local Prefect server (UI at http://HOST:PORT) unless "
+            "PREFECT_API_URL points at one already."
+        ),
+    ] = True,
+) -> None:
+    """Serve the deployments of prefect.yaml with their schedules from this process."""
+    process = None
+    if server and not os.environ.get("PREFECT_API_URL"):
+        process, url = _start_server(host, port)
+        os.environ["PREFECT_API_URL"] = url
+        console.print(f"Prefect UI: http://{host}:{port}")
+    from prefect import serve as prefect_serve
+
+    from portflow.flows.deployments import runner_deployments
+
+    try:
+        prefect_serve(*runner_deployments(deployments or None))
+    except ValueError as error:
+        _fail(error)
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)

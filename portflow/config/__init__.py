@@ -20,11 +20,13 @@ from portflow.config.pipeline import (
     PipelineConfig,
     PricesConfig,
     StoreConfig,
+    find_config,
     load_config,
     parse_config,
 )
 
 __all__ = [
+    "find_config",
     "SAMPLE_UNIVERSES",
     "ConfigError",
     "DataConfig",

@@ -94,11 +94,32 @@ def parse_config(raw: Any, path: str = "<config>") -> PipelineConfig:
         raise ConfigError(path, issues) from None
 
 
-def load_config(path: str | Path) -> PipelineConfig:
-    """Read a YAML config with ``yaml.safe_load`` and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(str(path), [("(file)", "no such config file")])
+CONFIG_DIRS = (Path("configs"), Path(__file__).resolve().parents[2] / "configs")
+"""Where a config *name* is looked up: ./configs, then the configs/ of this checkout."""
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """Resolve ``default`` or ``configs/default.yaml`` to a config file.
+
+    A value naming an existing file is used as is; otherwise ``<name>.yaml`` is looked up
+    in :data:`CONFIG_DIRS`, so deployments and the CLI can say ``config: mag7``.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    for directory in CONFIG_DIRS:
+        candidate = directory / f"{path.name.removesuffix('.yaml')}.yaml"
+        if candidate.is_file():
+            return candidate
+    known = sorted({p.stem for d in CONFIG_DIRS if d.is_dir() for p in d.glob("*.yaml")})
+    raise ConfigError(
+        str(name_or_path), [("(file)", f"no such config file or name; known names: {known}")]
+    )
+
+
+def load_config(name_or_path: str | Path) -> PipelineConfig:
+    """Read a YAML config (a path, or a name in ``configs/``) with ``yaml.safe_load``."""
+    path = find_config(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

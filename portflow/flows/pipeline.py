@@ -40,31 +40,29 @@ def summary_markdown(config: PipelineConfig, run_id: str, results: list[StageRes
 
 
 @flow(name="pipeline", log_prints=True)
-def pipeline(config_path: str = "configs/default.yaml", store_root: str | None = None):
-    """Run every stage for the config at ``config_path``; reuse existing artifact versions.
+def pipeline(config: str = "default", store_root: str | None = None) -> RunRecord:
+    """Run every stage of a portflow config, reusing artifact versions that already exist.
 
-    Parameters
-    ----------
-    config_path : str
-        YAML experiment config (see ``configs/``).
-    store_root : str, optional
-        Artifact store root (path or fsspec URL); default: the config's ``store.root``.
+    The same parameters drive ``portflow run``, deployment runs and UI-triggered runs.
+    (Google-style arguments: Prefect shows them as descriptions in the UI form.)
 
-    Returns
-    -------
-    RunRecord
-        The versions this run produced or reused, also saved in the store.
+    Args:
+        config: Config name in configs/ (default, mag7) or a path to a YAML config.
+        store_root: Artifact store root, a path or fsspec URL; empty uses the config's.
+
+    Returns:
+        The run record: the version of every stage, computed or reused.
     """
-    config = load_config(config_path)
-    store_url = store_root or config.store.root
+    settings = load_config(config)
+    store_url = store_root or settings.store.root
     run_id = flow_run.id or uuid.uuid4().hex
     started_at = dt.datetime.now(dt.UTC)
 
-    ingested = ingest(store_url, config.data, run_id)
-    prices = prices_task(store_url, ingested.market_data, config.prices, run_id)
+    ingested = ingest(store_url, settings.data, run_id)
+    prices = prices_task(store_url, ingested.market_data, settings.prices, run_id)
     daily = daily_returns_task(store_url, prices, run_id)
     monthly = monthly_returns_task.submit(store_url, daily, run_id)
-    variance = monthly_variance_task.submit(store_url, daily, config.monthly, run_id)
+    variance = monthly_variance_task.submit(store_url, daily, settings.monthly, run_id)
     rf_daily = risk_free_daily_task.submit(store_url, ingested.risk_free_source, daily, run_id)
     rf_monthly = risk_free_monthly_task.submit(
         store_url, ingested.risk_free_source, monthly, run_id
@@ -78,8 +76,8 @@ def pipeline(config_path: str = "configs/default.yaml", store_root: str | None =
 
     record = RunRecord(
         run_id=str(run_id),
-        config_name=config.name,
-        config=config.model_dump(mode="json"),
+        config_name=settings.name,
+        config=settings.model_dump(mode="json"),
         started_at=started_at,
         finished_at=dt.datetime.now(dt.UTC),
         stages=[r.as_row() for r in results],
@@ -87,7 +85,7 @@ def pipeline(config_path: str = "configs/default.yaml", store_root: str | None =
     ArtifactStore(store_url).save_run(record)
     create_markdown_artifact(
         key="pipeline-summary",
-        markdown=summary_markdown(config, record.run_id, results),
+        markdown=summary_markdown(settings, record.run_id, results),
         description=f"Stages of portflow run {record.run_id}",
     )
     return record

@@ -48,11 +48,11 @@ def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
     store_root = str(tmp_path / "artifacts")
     config = write_config(tmp_path)
 
-    first = pipeline(config_path=config, store_root=store_root)
+    first = pipeline(config=config, store_root=store_root)
     assert [s["stage"] for s in first.stages] == STAGES
     assert {s["status"] for s in first.stages} == {"computed"}
 
-    second = pipeline(config_path=config, store_root=store_root)
+    second = pipeline(config=config, store_root=store_root)
     assert {s["status"] for s in second.stages} == {"reused"}
     assert [s["version"] for s in second.stages] == [s["version"] for s in first.stages]
 
@@ -76,9 +76,9 @@ def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
 
 def test_changed_setting_recomputes_only_downstream_stages(prefect_harness, tmp_path):
     store_root = str(tmp_path / "artifacts")
-    pipeline(config_path=write_config(tmp_path), store_root=store_root)
+    pipeline(config=write_config(tmp_path), store_root=store_root)
     changed = pipeline(
-        config_path=write_config(tmp_path, monthly={"min_days": 10}), store_root=store_root
+        config=write_config(tmp_path, monthly={"min_days": 10}), store_root=store_root
     )
     computed = [s["stage"] for s in changed.stages if s["status"] == "computed"]
     assert computed == ["monthly_variance"]
@@ -87,5 +87,5 @@ def test_changed_setting_recomputes_only_downstream_stages(prefect_harness, tmp_
 def test_bad_data_fails_the_run_with_a_named_error(prefect_harness, tmp_path):
     config = write_config(tmp_path, data={"start": "2030-01-01", "end": "2031-01-01"})
     with pytest.raises(DataError, match=r"\[ingest\]"):
-        pipeline(config_path=config, store_root=str(tmp_path / "artifacts"))
+        pipeline(config=config, store_root=str(tmp_path / "artifacts"))
     assert ArtifactStore(str(tmp_path / "artifacts")).manifests() == []

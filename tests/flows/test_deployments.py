@@ -1,0 +1,134 @@
+"""A real Prefect server on 127.0.0.1, a served deployment, a run triggered through the REST
+API the UI uses, and the artifacts it produced. The server is shut down at the end."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from portflow.flows.deployments import deployment_specs, runner_deployments
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+
+
+def test_prefect_yaml_declares_the_scheduled_and_research_deployments():
+    specs = {spec["name"]: spec for spec in deployment_specs()}
+    assert specs["live-refresh"]["parameters"] == {"config": "mag7"}
+    (schedule,) = specs["live-refresh"]["schedules"]
+    assert schedule == {"cron": "30 17 * * 1-5", "timezone": "America/New_York", "active": True}
+    assert specs["research-default"]["parameters"] == {"config": "default"}
+    for spec in specs.values():
+        assert spec["entrypoint"] == "portflow/flows/pipeline.py:pipeline"
+    deployments = {d.name: d for d in runner_deployments()}
+    assert deployments["live-refresh"].schedules[0].schedule.timezone == "America/New_York"
+    schema = deployments["research-default"]._parameter_openapi_schema.model_dump()
+    assert "Config name" in schema["properties"]["config"]["description"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-server-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_API_URL": url}
+    log = open(home / "server.log", "w")  # noqa: SIM115 - closed at teardown
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def healthy():
+        try:
+            return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            assert server.poll() is None, (home / "server.log").read_text()
+            return False
+
+    try:
+        wait_for(healthy, 120, "the Prefect server")
+        yield url, env
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+        log.close()
+
+
+def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, tmp_path):
+    url, env = prefect_server
+    served = subprocess.Popen(
+        [str(BIN / "portflow"), "serve", "research-default", "--no-server"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with httpx.Client(base_url=url, timeout=10) as api:
+
+            def deployment():
+                response = api.get("/deployments/name/pipeline/research-default")
+                return response.json() if response.status_code == 200 else None
+
+            deployment_id = wait_for(deployment, 90, "the served deployment")["id"]
+            store = tmp_path / "from-deployment"
+            run = api.post(
+                f"/deployments/{deployment_id}/create_flow_run",
+                json={"parameters": {"config": "default", "store_root": str(store)}},
+            ).json()
+
+            def finished():
+                state = api.get(f"/flow_runs/{run['id']}").json()["state"]
+                return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED") else None
+
+            state = wait_for(finished, 240, "the flow run")
+            assert state["type"] == "COMPLETED", state
+            artifacts = api.post(
+                "/artifacts/filter",
+                json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
+            ).json()
+            summary = [a for a in artifacts if a["key"] == "pipeline-summary"]
+            assert summary and "| monthly_returns |" in summary[0]["data"]
+    finally:
+        served.send_signal(signal.SIGTERM)
+        served.wait(timeout=60)
+
+    cli_store = tmp_path / "from-cli"
+    subprocess.run(
+        [str(BIN / "portflow"), "run", "default", "--store", str(cli_store)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+
+    def versions(root):
+        (record,) = (root / "_runs").glob("*.json")
+        return {s["stage"]: s["version"] for s in json.loads(record.read_text())["stages"]}
+
+    assert versions(store) == versions(cli_store)
