@@ -6,6 +6,7 @@ names the stage, the field and the fix), 2 wrong usage.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -22,6 +23,10 @@ from rich.table import Table
 from portflow.config import ConfigError, load_config
 from portflow.errors import PortflowError
 from portflow.storage import ArtifactStore
+
+# portflow works offline: no telemetry from the Prefect server it starts, unless asked.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
 
 app = typer.Typer(
     help="portflow: a versioned research pipeline for portfolio strategies.",
@@ -58,40 +63,91 @@ def _table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
     return table
 
 
-@app.command()
-def run(
-    config: Annotated[
-        Path, typer.Argument(help="YAML experiment config, e.g. configs/default.yaml.")
-    ],
-    store: Annotated[
-        str | None,
-        typer.Option("--store", envvar="PORTFLOW_STORE", help="Override the config's store.root."),
-    ] = None,
-) -> None:
-    """Run the pipeline for CONFIG; stages whose inputs did not change are reused."""
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+def print_run(store: ArtifactStore, record) -> None:
+    """The stage table of a run, then the result table of every strategy it ran."""
+    from portflow.report.tables import result_tables
 
-    from portflow.flows.pipeline import pipeline
-
-    try:
-        load_config(config)
-        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
-            record = pipeline(config=str(config), store_root=store)
-    except (ConfigError, PortflowError) as error:
-        _fail(error)
     rows = [
-        [s["stage"], s["version"], s["rows"], s["status"], f"{s['seconds']:.2f}"]
+        [
+            s.get("scope", ""),
+            s["stage"],
+            s["version"],
+            s["rows"],
+            s["status"],
+            f"{s['seconds']:.2f}",
+        ]
         for s in record.stages
     ]
     console.print(
         _table(
             f"run {record.run_id} — {record.config_name}",
-            ["stage", "version", "rows", "status", "seconds"],
+            ["scope", "stage", "version", "rows", "status", "seconds"],
             rows,
         )
     )
     computed = sum(s["status"] == "computed" for s in record.stages)
-    console.print(f"{computed} computed, {len(rows) - computed} reused.")
+    console.print(f"{computed} computed, {len(rows) - computed} reused.\n")
+    for table in result_tables(store, record):
+        records = table.records()
+        console.print(_table(table.title, list(records[0]), [list(r.values()) for r in records]))
+        console.print(f"[dim]{table.note}  (from {table.source})[/]\n")
+
+
+@app.command()
+def run(
+    config: Annotated[
+        str, typer.Argument(help="Config name in configs/ (default, mag7) or a YAML path.")
+    ],
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="First date of every data section."),
+    ] = None,
+    end: Annotated[
+        dt.datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last date of every data section."),
+    ] = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="Run only this strategy (repeatable): hedge, vol_managed."),
+    ] = None,
+    hedge_beta_window: Annotated[
+        int | None, typer.Option(help="Trailing days of the hedge's rolling beta.")
+    ] = None,
+    hedge_rebalance_every: Annotated[
+        int | None, typer.Option(help="Trading days between hedge rebalances.")
+    ] = None,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", envvar="PORTFLOW_STORE", help="Override the config's store.root."),
+    ] = None,
+) -> None:
+    """Run the pipeline for CONFIG; stages whose inputs did not change are reused.
+
+    The options are the parameters of the Prefect deployments, so a run from here and a
+    run triggered from the UI with the same values produce the same artifact versions.
+    """
+    # The temporary local server logs recoverable SQLite contention as tracebacks while it
+    # records task events; they are noise in a terminal run (the flow's own logs remain).
+    os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    from portflow.flows.pipeline import pipeline
+
+    try:
+        settings = load_config(config)
+        with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+            record = pipeline(
+                config=config,
+                start=start.date() if start else None,
+                end=end.date() if end else None,
+                strategies=strategy,
+                hedge_beta_window=hedge_beta_window,
+                hedge_rebalance_every=hedge_rebalance_every,
+                store_root=store,
+            )
+    except (ConfigError, PortflowError) as error:
+        _fail(error)
+    print_run(ArtifactStore(store or settings.store.root), record)
 
 
 @app.command()

@@ -66,3 +66,41 @@ def test_missing_file_and_non_mapping(tmp_path):
     path.write_text(yaml.safe_dump([1, 2]))
     with pytest.raises(ConfigError, match="must hold a YAML mapping"):
         load_config(path)
+
+
+def test_find_config_by_name_or_path():
+    from portflow.config import find_config
+
+    assert find_config("default").name == "default.yaml"
+    assert find_config("configs/mag7.yaml").name == "mag7.yaml"
+    with pytest.raises(ConfigError, match="known names: .*'default'"):
+        find_config("nope")
+
+
+def test_strategy_sections_and_their_data():
+    config = load_config("default")
+    assert config.strategies()[:2] == ["hedge", "vol_managed"]
+    assert config.data_for("hedge").universe == "tech4"
+    assert config.data_for("vol_managed") == config.data
+
+
+def test_overrides_are_validated_like_yaml():
+    import datetime as dt
+
+    from portflow.config import with_overrides
+
+    config = load_config("default")
+    changed = with_overrides(
+        config,
+        start=dt.date(2005, 1, 3),
+        settings={"hedge.beta_window": 126},
+        strategies=["hedge"],
+    )
+    assert changed.data.start == dt.date(2005, 1, 3)
+    assert changed.hedge.data.start == dt.date(2005, 1, 3)
+    assert changed.hedge.beta_window == 126 and changed.vol_managed is None
+    assert config.hedge.beta_window == 252  # the original is untouched (frozen)
+    with pytest.raises(ConfigError, match="hedge.beta_window"):
+        with_overrides(config, settings={"hedge.beta_window": "long"})
+    with pytest.raises(ConfigError, match="not configured"):
+        with_overrides(with_overrides(config, strategies=["hedge"]), strategies=["vol_managed"])

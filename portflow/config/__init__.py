@@ -15,17 +15,23 @@ from portflow.config.data import (
     YFinanceData,
 )
 from portflow.config.pipeline import (
+    STRATEGIES,
     ConfigError,
     MonthlyConfig,
     PipelineConfig,
     PricesConfig,
     StoreConfig,
+    Strategy,
     find_config,
     load_config,
     parse_config,
+    with_overrides,
 )
 
 __all__ = [
+    "STRATEGIES",
+    "Strategy",
+    "with_overrides",
     "find_config",
     "SAMPLE_UNIVERSES",
     "ConfigError",

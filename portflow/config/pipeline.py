@@ -7,6 +7,7 @@ whose field names are the keyword arguments of the stage's function in ``portflo
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any, Literal
 
@@ -15,6 +16,8 @@ from pydantic import Field, PositiveInt, ValidationError
 
 from portflow.config.base import Frozen
 from portflow.config.data import DataConfig, SampleData
+from portflow.config.hedge import HedgeConfig
+from portflow.config.vol_managed import VolManagedConfig
 
 
 class PricesConfig(Frozen):
@@ -42,8 +45,17 @@ class StoreConfig(Frozen):
     root: str = "artifacts"
 
 
+Strategy = Literal["hedge", "vol_managed", "optimization", "allocation"]
+STRATEGIES: tuple[Strategy, ...] = ("hedge", "vol_managed", "optimization", "allocation")
+
+
 class PipelineConfig(Frozen):
-    """A whole experiment: data source, stage settings and the artifact store."""
+    """A whole experiment: data, shared stage settings, strategies and the artifact store.
+
+    A strategy runs when its section is present. It uses the top-level ``data`` unless
+    its section has a ``data`` of its own (the offline hedge needs the sample stocks that
+    carry volume, for instance); shared stages run once per distinct data section.
+    """
 
     name: str = Field(description="Experiment name, shown in runs and reports.")
     description: str = ""
@@ -51,6 +63,20 @@ class PipelineConfig(Frozen):
     data: DataConfig = SampleData()
     prices: PricesConfig = PricesConfig()
     monthly: MonthlyConfig = MonthlyConfig()
+    hedge: HedgeConfig | None = Field(
+        None, description="Beta-hedged volume-weighted basket; absent = not run."
+    )
+    vol_managed: VolManagedConfig | None = Field(
+        None, description="Volatility-managed portfolios (Moreira & Muir 2017); absent = not run."
+    )
+
+    def data_for(self, strategy: Strategy) -> DataConfig:
+        """The data section a strategy runs on: its own ``data`` if set, else the top-level one."""
+        return getattr(getattr(self, strategy), "data", None) or self.data
+
+    def strategies(self) -> list[Strategy]:
+        """The strategies whose sections are present, in pipeline order."""
+        return [name for name in STRATEGIES if getattr(self, name, None) is not None]
 
 
 class ConfigError(Exception):
@@ -67,8 +93,8 @@ _UNION_TAGS = {"sample", "yfinance", "files", "synthetic"}
 
 
 def _yaml_path(loc: tuple[Any, ...]) -> str:
-    """Turn a pydantic error location into a YAML path, dropping union tags."""
-    parts = [str(p) for i, p in enumerate(loc) if not (i == 1 and p in _UNION_TAGS)]
+    """Turn a pydantic error location into a YAML path, dropping the tags of tagged unions."""
+    parts = [str(p) for i, p in enumerate(loc) if not (i > 0 and p in _UNION_TAGS)]
     return ".".join(parts) or "(top level)"
 
 
@@ -125,3 +151,50 @@ def load_config(name_or_path: str | Path) -> PipelineConfig:
     except yaml.YAMLError as exc:
         raise ConfigError(str(path), [("(file)", f"not valid YAML: {exc}")]) from None
     return parse_config(raw, str(path))
+
+
+def with_overrides(
+    config: PipelineConfig,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    strategies: list[str] | None = None,
+    settings: dict[str, Any] | None = None,
+) -> PipelineConfig:
+    """A copy of ``config`` with run-time overrides, validated like a YAML file.
+
+    Parameters
+    ----------
+    start, end : date, optional
+        Replace the date range of ``data`` and of every strategy's own ``data`` section.
+    strategies : list of str, optional
+        Run only these strategies (their sections must be in the config).
+    settings : dict, optional
+        Dotted YAML paths to new values, e.g. ``{"hedge.window": 60}``.
+    """
+    raw = config.model_dump(mode="json", by_alias=True)
+    own_data = [raw[name]["data"] for name in config.strategies() if raw[name].get("data")]
+    for section in [raw["data"], *own_data]:
+        if start is not None and "start" in section:
+            section["start"] = start.isoformat()
+        if end is not None and "end" in section:
+            section["end"] = end.isoformat()
+    if strategies is not None:
+        missing = sorted(set(strategies) - set(config.strategies()))
+        if missing:
+            raise ConfigError(
+                config.name,
+                [("strategies", f"{missing} not configured; configured: {config.strategies()}")],
+            )
+        for name in config.strategies():
+            if name not in strategies:
+                raw[name] = None
+    for path, value in (settings or {}).items():
+        *parents, leaf = path.split(".")
+        node = raw
+        for key in parents:
+            if not isinstance(node.get(key), dict):
+                raise ConfigError(config.name, [(path, f"no section {key!r} in this config")])
+            node = node[key]
+        node[leaf] = value
+    return parse_config(raw, f"{config.name} (with overrides)")

@@ -1,16 +1,33 @@
-"""The ``pipeline`` flow: every stage of a config, reusing versions that already exist."""
+"""The ``pipeline`` flow: shared stages per universe, then every configured strategy.
+
+Composition only: which tasks run, in what order, on which inputs. Tasks are submitted
+with their upstream futures, so branches that do not depend on each other (the hedge on
+its universe, the volatility-managed portfolios on theirs) run concurrently.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
+from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from portflow.config import PipelineConfig, load_config
+from portflow.config import DataConfig, PipelineConfig, Strategy, load_config, with_overrides
+from portflow.errors import DataError
+from portflow.report.tables import result_tables
 from portflow.storage import ArtifactStore, RunRecord
+from portflow.tasks.hedge import (
+    basket_returns_task,
+    hedge_backtest_task,
+    hedge_metrics_task,
+    hedge_regression_task,
+    rolling_beta_task,
+    volume_weights_task,
+)
 from portflow.tasks.ingest import ingest
 from portflow.tasks.returns import (
     daily_returns_task,
@@ -21,26 +38,133 @@ from portflow.tasks.returns import (
     risk_free_monthly_task,
 )
 from portflow.tasks.stage import StageResult
+from portflow.tasks.vol_managed import (
+    vol_evaluation_task,
+    vol_signals_task,
+    vol_strategy_returns_task,
+)
 
 
-def summary_markdown(config: PipelineConfig, run_id: str, results: list[StageResult]) -> str:
-    """Markdown table of the stages of a run: version, rows, computed or reused."""
+@dataclass
+class Universe:
+    """The shared stages of one data section, as results or futures of results."""
+
+    scope: str
+    benchmark: str | None
+    ingested: list[StageResult]
+    market_data: StageResult
+    prices: Any
+    daily: Any
+    monthly: Any
+    variance: Any
+    rf_monthly: Any
+    rf_daily: Any
+
+    def stages(self) -> list[tuple[str, Any]]:
+        computed = [self.prices, self.daily, self.monthly, self.variance]
+        return [
+            (self.scope, s) for s in [*self.ingested, *computed, self.rf_monthly, self.rf_daily]
+        ]
+
+    def require_benchmark(self, strategy: str) -> str:
+        if self.benchmark is None:
+            raise DataError(
+                strategy,
+                "data.benchmark",
+                "the data has no benchmark ticker",
+                "set data.benchmark (files source) or use a source with a benchmark",
+            )
+        return self.benchmark
+
+
+def shared_stages(
+    store_url: str, data: DataConfig, settings: PipelineConfig, scope: str, run_id: str
+) -> Universe:
+    """Ingest one data section and submit the shared return and risk-free stages."""
+    ingested = ingest(store_url, data, run_id)
+    prices = prices_task.submit(store_url, ingested.market_data, settings.prices, run_id)
+    daily = daily_returns_task.submit(store_url, prices, run_id)
+    monthly = monthly_returns_task.submit(store_url, daily, run_id)
+    return Universe(
+        scope=scope,
+        benchmark=ingested.benchmark,
+        ingested=ingested.results,
+        market_data=ingested.market_data,
+        prices=prices,
+        daily=daily,
+        monthly=monthly,
+        variance=monthly_variance_task.submit(store_url, daily, settings.monthly, run_id),
+        rf_monthly=risk_free_monthly_task.submit(
+            store_url, ingested.risk_free_source, monthly, run_id
+        ),
+        rf_daily=risk_free_daily_task.submit(store_url, ingested.risk_free_source, daily, run_id),
+    )
+
+
+def hedge_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+    """Volume weights -> basket -> OLS beta, rolling beta -> costed hedge backtest -> metrics."""
+    hedge, benchmark = settings.hedge, universe.require_benchmark("hedge")
+    weights = volume_weights_task.submit(store_url, universe.market_data, hedge, benchmark, run_id)
+    basket = basket_returns_task.submit(store_url, universe.daily, weights, benchmark, run_id)
+    regression = hedge_regression_task.submit(store_url, basket, hedge, run_id)
+    betas = rolling_beta_task.submit(store_url, basket, hedge, run_id)
+    backtest = hedge_backtest_task.submit(store_url, basket, betas, hedge, run_id)
+    metrics = hedge_metrics_task.submit(
+        store_url, backtest, basket, universe.rf_daily, hedge, run_id
+    )
+    return [weights, basket, regression, betas, backtest, metrics]
+
+
+def vol_managed_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+    """Inverse-variance signals -> managed and unmanaged returns -> evaluation."""
+    config, market = settings.vol_managed, universe.require_benchmark("vol_managed")
+    signals = vol_signals_task.submit(store_url, universe.variance, config, market, run_id)
+    returns = vol_strategy_returns_task.submit(
+        store_url, universe.monthly, universe.rf_monthly, signals, config, market, run_id
+    )
+    evaluation = vol_evaluation_task.submit(store_url, returns, config, run_id)
+    return [signals, returns, evaluation]
+
+
+STRATEGY_STAGES = {"hedge": hedge_stages, "vol_managed": vol_managed_stages}
+
+
+def summary_markdown(settings: PipelineConfig, run_id: str, rows: list[dict[str, Any]]) -> str:
+    """Markdown table of the stages of a run: scope, version, rows, computed or reused."""
     lines = [
-        f"# portflow run `{run_id}` — {config.name}",
+        f"# portflow run `{run_id}` — {settings.name}",
         "",
-        "| stage | version | rows | status | seconds |",
-        "|---|---|---:|---|---:|",
+        "| scope | stage | version | rows | status | seconds |",
+        "|---|---|---|---:|---|---:|",
     ]
     lines += [
-        f"| {r.stage} | `{r.version}` | {r.rows} | {r.status} | {r.seconds:.2f} |" for r in results
+        f"| {r['scope']} | {r['stage']} | `{r['version']}` | {r['rows']} | {r['status']} "
+        f"| {r['seconds']:.2f} |"
+        for r in rows
     ]
-    computed = sum(r.status == "computed" for r in results)
-    lines += ["", f"{computed} computed, {len(results) - computed} reused."]
+    computed = sum(r["status"] == "computed" for r in rows)
+    lines += ["", f"{computed} computed, {len(rows) - computed} reused."]
     return "\n".join(lines)
 
 
+def _resolve(scoped: list[tuple[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for scope, item in scoped:
+        result = item.result() if hasattr(item, "result") else item
+        rows.append({"scope": scope, **result.as_row()})
+    return rows
+
+
 @flow(name="pipeline", log_prints=True)
-def pipeline(config: str = "default", store_root: str | None = None) -> RunRecord:
+def pipeline(
+    config: str = "default",
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    strategies: list[Strategy] | None = None,
+    hedge_beta_window: int | None = None,
+    hedge_rebalance_every: int | None = None,
+    store_root: str | None = None,
+) -> RunRecord:
     """Run every stage of a portflow config, reusing artifact versions that already exist.
 
     The same parameters drive ``portflow run``, deployment runs and UI-triggered runs.
@@ -48,44 +172,74 @@ def pipeline(config: str = "default", store_root: str | None = None) -> RunRecor
 
     Args:
         config: Config name in configs/ (default, mag7) or a path to a YAML config.
+        start: First date of every data section; empty keeps the config's.
+        end: Last date of every data section; empty keeps the config's.
+        strategies: Strategies to run (hedge, vol_managed); empty runs all configured.
+        hedge_beta_window: Trailing days of the hedge's rolling beta; empty keeps the config's.
+        hedge_rebalance_every: Trading days between hedge rebalances; empty keeps the config's.
         store_root: Artifact store root, a path or fsspec URL; empty uses the config's.
 
     Returns:
         The run record: the version of every stage, computed or reused.
     """
-    settings = load_config(config)
+    knobs = {"hedge.beta_window": hedge_beta_window, "hedge.rebalance_every": hedge_rebalance_every}
+    settings = with_overrides(
+        load_config(config),
+        start=start,
+        end=end,
+        strategies=strategies,
+        settings={path: value for path, value in knobs.items() if value is not None},
+    )
     store_url = store_root or settings.store.root
-    run_id = flow_run.id or uuid.uuid4().hex
+    run_id = str(flow_run.id or uuid.uuid4().hex)
     started_at = dt.datetime.now(dt.UTC)
 
-    ingested = ingest(store_url, settings.data, run_id)
-    prices = prices_task(store_url, ingested.market_data, settings.prices, run_id)
-    daily = daily_returns_task(store_url, prices, run_id)
-    monthly = monthly_returns_task.submit(store_url, daily, run_id)
-    variance = monthly_variance_task.submit(store_url, daily, settings.monthly, run_id)
-    rf_daily = risk_free_daily_task.submit(store_url, ingested.risk_free_source, daily, run_id)
-    rf_monthly = risk_free_monthly_task.submit(
-        store_url, ingested.risk_free_source, monthly, run_id
-    )
-    results = [
-        *ingested.results,
-        prices,
-        daily,
-        *(future.result() for future in (monthly, variance, rf_monthly, rf_daily)),
-    ]
+    universes: dict[str, Universe] = {}
+
+    def universe_for(strategy: str | None) -> Universe:
+        data = settings.data_for(strategy) if strategy else settings.data
+        key = data.model_dump_json()
+        if key not in universes:
+            scope = "data" if data == settings.data else f"{strategy}.data"
+            universes[key] = shared_stages(store_url, data, settings, scope, run_id)
+        return universes[key]
+
+    scoped: list[tuple[str, Any]] = []
+    listed: set[str] = set()
+    for strategy in [None, *settings.strategies()]:
+        universe = universe_for(strategy)
+        if universe.scope not in listed:
+            listed.add(universe.scope)
+            scoped += universe.stages()
+        if strategy is not None:
+            branch = STRATEGY_STAGES[strategy](store_url, settings, universe, run_id)
+            scoped += [(strategy, future) for future in branch]
+    rows = _resolve(scoped)
 
     record = RunRecord(
-        run_id=str(run_id),
+        run_id=run_id,
         config_name=settings.name,
         config=settings.model_dump(mode="json"),
         started_at=started_at,
         finished_at=dt.datetime.now(dt.UTC),
-        stages=[r.as_row() for r in results],
+        stages=rows,
     )
-    ArtifactStore(store_url).save_run(record)
-    create_markdown_artifact(
-        key="pipeline-summary",
-        markdown=summary_markdown(settings, record.run_id, results),
-        description=f"Stages of portflow run {record.run_id}",
-    )
+    store = ArtifactStore(store_url)
+    store.save_run(record)
+    publish_artifacts(store, record, summary_markdown(settings, run_id, rows))
     return record
+
+
+def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> None:
+    """Prefect UI artifacts: the stage summary and a table of results per strategy."""
+    create_markdown_artifact(
+        key="pipeline-summary", markdown=summary, description=f"Stages of run {record.run_id}"
+    )
+    for table in result_tables(store, record):
+        rows = [
+            {"": label, **dict(zip(table.frame.columns, cells, strict=True))}
+            for label, cells in zip(
+                table.frame.index, table.frame.itertuples(index=False), strict=True
+            )
+        ]
+        create_table_artifact(key=table.key, table=rows, description=f"{table.title}. {table.note}")

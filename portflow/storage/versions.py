@@ -10,6 +10,7 @@ import hashlib
 import inspect
 import json
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
 import pandas as pd
@@ -65,12 +66,35 @@ def content_version(frame: pd.DataFrame) -> str:
     return digest.hexdigest()[:VERSION_LENGTH]
 
 
-def code_version(function: Callable[..., Any]) -> str:
-    """Version of a stage's code: a hash of the source of the module that defines it.
+def _portflow_dependencies(module: ModuleType) -> set[ModuleType]:
+    """``module`` and every portflow module it uses, transitively (through its globals)."""
+    seen: set[ModuleType] = set()
+    pending = [module]
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for value in vars(current).values():
+            owner = value if isinstance(value, ModuleType) else inspect.getmodule(value)
+            if owner is not None and owner.__name__.startswith("portflow.") and owner not in seen:
+                pending.append(owner)
+    return seen
 
-    Any edit to the module (maths, constants, helpers in the same module) gives new
-    versions downstream, so a code change can never silently reuse stale artifacts.
+
+def code_version(function: Callable[..., Any]) -> str:
+    """Version of a stage's code: a hash of the source of every portflow module it uses.
+
+    The module that defines ``function`` and, transitively, each ``portflow`` module whose
+    functions, classes or constants it imports are hashed together, so an edit anywhere in
+    the maths a stage depends on (say ``portflow.quant.metrics``) gives new versions
+    downstream: a code change can never silently reuse stale artifacts.
     """
     module = inspect.getmodule(function)
-    source = inspect.getsource(module) if module is not None else inspect.getsource(function)
-    return hashlib.sha256(source.encode()).hexdigest()[:12]
+    if module is None:
+        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:12]
+    digest = hashlib.sha256()
+    for dependency in sorted(_portflow_dependencies(module), key=lambda m: m.__name__):
+        digest.update(dependency.__name__.encode())
+        digest.update(inspect.getsource(dependency).encode())
+    return digest.hexdigest()[:12]

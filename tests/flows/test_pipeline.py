@@ -1,5 +1,6 @@
 """End-to-end flow runs under prefect_test_harness: compute, reuse, record, publish."""
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -11,7 +12,7 @@ from portflow.flows.pipeline import pipeline
 from portflow.storage import ArtifactRef, ArtifactStore
 
 ROOT = Path(__file__).parents[2]
-STAGES = [
+SHARED = [
     "market_data",
     "risk_free_source",
     "prices",
@@ -21,6 +22,21 @@ STAGES = [
     "risk_free_monthly",
     "risk_free_daily",
 ]
+HEDGE = [
+    "volume_weights",
+    "basket_returns",
+    "hedge_regression",
+    "hedge_rolling_beta",
+    "hedge_backtest",
+    "hedge_metrics",
+]
+VOL = ["vol_signals", "vol_strategy_returns", "vol_evaluation"]
+STAGES = (
+    [("data", s) for s in SHARED]
+    + [("hedge.data", s) for s in SHARED]
+    + [("hedge", s) for s in HEDGE]
+    + [("vol_managed", s) for s in VOL]
+)
 
 
 def write_config(tmp_path, **overrides) -> str:
@@ -32,7 +48,15 @@ def write_config(tmp_path, **overrides) -> str:
     return str(path)
 
 
-def read_summary_artifact(run_id: str) -> str:
+def scoped(record) -> list[tuple[str, str]]:
+    return [(s["scope"], s["stage"]) for s in record.stages]
+
+
+def computed(record) -> list[tuple[str, str]]:
+    return [(s["scope"], s["stage"]) for s in record.stages if s["status"] == "computed"]
+
+
+def read_artifacts(run_id: str) -> dict[str, object]:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
 
@@ -40,8 +64,7 @@ def read_summary_artifact(run_id: str) -> str:
         artifacts = client.read_artifacts(
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]))
         )
-    (artifact,) = [a for a in artifacts if a.key == "pipeline-summary"]
-    return artifact.data
+    return {a.key: a.data for a in artifacts}
 
 
 def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
@@ -49,7 +72,7 @@ def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
     config = write_config(tmp_path)
 
     first = pipeline(config=config, store_root=store_root)
-    assert [s["stage"] for s in first.stages] == STAGES
+    assert scoped(first) == STAGES
     assert {s["status"] for s in first.stages} == {"computed"}
 
     second = pipeline(config=config, store_root=store_root)
@@ -58,7 +81,7 @@ def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
 
     store = ArtifactStore(store_root)
     assert [r.run_id for r in store.runs()] == [first.run_id, second.run_id]
-    versions = {s["stage"]: s["version"] for s in first.stages}
+    versions = {s["stage"]: s["version"] for s in first.stages if s["scope"] == "data"}
     monthly = store.load(ArtifactRef("monthly_returns", versions["monthly_returns"]))
     # January 2000 lacks the return from the 1999-12-31 close: the first month is February.
     assert monthly.index[0] == pd.Timestamp("2000-02-29")
@@ -70,18 +93,37 @@ def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
         "market_data": f"market_data@{versions['market_data']}"
     }
 
-    summary = read_summary_artifact(second.run_id)
-    assert "| monthly_returns |" in summary and "0 computed, 8 reused." in summary
+    artifacts = read_artifacts(second.run_id)
+    assert "| data | monthly_returns |" in artifacts["pipeline-summary"]
+    assert f"0 computed, {len(STAGES)} reused." in artifacts["pipeline-summary"]
+    hedge_table = json.loads(artifacts["hedge-metrics"])
+    assert [row[""] for row in hedge_table] == ["hedged_net", "hedged_gross", "basket", "benchmark"]
+    assert {row[""] for row in json.loads(artifacts["vol-evaluation"])} >= {
+        "market_managed / train",
+        "market_managed / test",
+    }
 
 
 def test_changed_setting_recomputes_only_downstream_stages(prefect_harness, tmp_path):
     store_root = str(tmp_path / "artifacts")
     pipeline(config=write_config(tmp_path), store_root=store_root)
-    changed = pipeline(
-        config=write_config(tmp_path, monthly={"min_days": 10}), store_root=store_root
+    costlier = pipeline(
+        config=write_config(tmp_path, hedge={"cost_rate": 0.001}), store_root=store_root
     )
-    computed = [s["stage"] for s in changed.stages if s["status"] == "computed"]
-    assert computed == ["monthly_variance"]
+    assert computed(costlier) == [("hedge", "hedge_backtest"), ("hedge", "hedge_metrics")]
+    # The same knob as a flow parameter (what the UI form and the CLI option set).
+    rebalanced = pipeline(
+        config=write_config(tmp_path),
+        hedge_rebalance_every=20,
+        strategies=["hedge"],
+        store_root=store_root,
+    )
+    assert computed(rebalanced) == [
+        ("hedge", "hedge_rolling_beta"),
+        ("hedge", "hedge_backtest"),
+        ("hedge", "hedge_metrics"),
+    ]
+    assert not [s for s in scoped(rebalanced) if s[0] == "vol_managed"]
 
 
 def test_bad_data_fails_the_run_with_a_named_error(prefect_harness, tmp_path):

@@ -218,3 +218,31 @@ def test_two_processes_writing_the_same_version_both_succeed(tmp_path):
     assert not [
         f for f in os.listdir(tmp_path / "store" / "stage" / "same") if f.startswith(".tmp")
     ]
+
+
+def _load_module(name: str, path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_code_version_follows_every_portflow_module_a_stage_uses(tmp_path, monkeypatch):
+    from portflow.storage import code_version
+
+    helper = tmp_path / "helper.py"
+    stage = tmp_path / "stage.py"
+    helper.write_text("def scale(x):\n    return 2 * x\n")
+    stage.write_text("from portflow._tmp_helper import scale\n\ndef f(x):\n    return scale(x)\n")
+    monkeypatch.setitem(sys.modules, "portflow._tmp_helper", None)
+    monkeypatch.setitem(sys.modules, "portflow._tmp_stage", None)
+    _load_module("portflow._tmp_helper", helper)
+    before = code_version(_load_module("portflow._tmp_stage", stage).f)
+    assert code_version(sys.modules["portflow._tmp_stage"].f) == before
+
+    helper.write_text("def scale(x):\n    return 3 * x\n")
+    _load_module("portflow._tmp_helper", helper)
+    assert code_version(_load_module("portflow._tmp_stage", stage).f) != before

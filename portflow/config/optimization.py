@@ -1,0 +1,244 @@
+"""Config slices of the factor-model active optimization (DESIGN.md strategy 3).
+
+The section ``optimization`` of a pipeline config is :class:`OptimizationConfig`; each of
+its fields is the slice of one or more stages, and the field names of a slice are the
+keyword arguments of the stage function in ``portflow.quant``:
+
+========================  =======================================================
+slice                     stage(s) and function
+========================  =======================================================
+``factors``               ``factor_source`` (ingest) and ``factor_data``
+                          (:func:`portflow.quant.factor_data.align_factor_data`)
+``moments``               ``stock_loadings`` and ``factor_moments``
+                          (:mod:`portflow.quant.factor_moments`)
+``regimes``               ``regime_factor_moments`` (:mod:`portflow.quant.regimes`)
+``benchmark``             ``benchmark_weights`` (:mod:`portflow.quant.benchmark_weights`)
+``sweep``                 ``optimization_chunk`` (:mod:`portflow.quant.optimization_sweep`)
+``returns``               ``optimized_returns`` (:mod:`portflow.quant.active_returns`)
+``report``                ``crisis_report`` (:mod:`portflow.quant.optimization_report`)
+``runner``                no stage: how the flow runs the sweep chunks
+========================  =======================================================
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
+
+from portflow.config.base import Frozen
+
+Industry = Literal[
+    "NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq", "Telcm", "Utils", "Shops", "Hlth",
+    "Money", "Other",
+]  # fmt: skip
+"""The Ken French 12 industries (``portflow.sources.sample.INDUSTRIES``)."""
+
+SP500_20_SECTORS: dict[str, str] = {
+    "AAPL": "BusEq",  # SIC 3571 computers
+    "AMD": "BusEq",  # SIC 3674 semiconductors
+    "BAC": "Money",  # SIC 6021 national banks
+    "BBY": "Shops",  # SIC 5731 electronics stores
+    "CVX": "Enrgy",  # SIC 2911 petroleum refining
+    "GE": "Manuf",  # SIC 3600 electrical equipment (FF12 Manuf: 3580-3629)
+    "HD": "Shops",  # SIC 5211 building materials retail
+    "JNJ": "Hlth",  # SIC 2834 pharmaceuticals
+    "JPM": "Money",  # SIC 6021 national banks
+    "KO": "NoDur",  # SIC 2080 beverages
+    "LLY": "Hlth",  # SIC 2834
+    "MRK": "Hlth",  # SIC 2834
+    "MSFT": "BusEq",  # SIC 7372 software
+    "PEP": "NoDur",  # SIC 2080 beverages
+    "PFE": "Hlth",  # SIC 2834
+    "PG": "Chems",  # SIC 2840 soaps and cosmetics: FF12 Chems is 2800-2829 and 2840-2899
+    "RRC": "Enrgy",  # SIC 1311 crude petroleum and natural gas
+    "UNH": "Money",  # SIC 6324 health insurance: FF12 puts 6000-6999 in Money
+    "WMT": "Shops",  # SIC 5331 variety stores
+    "XOM": "Enrgy",  # SIC 2911 petroleum refining
+}
+"""Default sector map of the sample's 20 stocks: each company's SIC code under the Ken
+French 12-industry definitions (so PG is Chems and UNH is Money, as in French's portfolios)."""
+
+CRISIS_WINDOWS: dict[str, tuple[dt.date, dt.date]] = {
+    "dot_com": (dt.date(2000, 3, 1), dt.date(2002, 10, 31)),
+    "global_financial_crisis": (dt.date(2007, 10, 1), dt.date(2009, 3, 31)),
+    "covid_crash": (dt.date(2020, 2, 1), dt.date(2020, 4, 30)),
+    "rate_shock_2022": (dt.date(2022, 1, 1), dt.date(2022, 10, 31)),
+}
+"""Default crisis windows; a window covers every calendar month from start's to end's."""
+
+
+class FactorDataConfig(Frozen):
+    """Slice of ``factor_source`` and ``factor_data``: which factor returns, from where."""
+
+    source: Literal["sample"] = Field(
+        "sample",
+        description="Where the factor returns come from. sample: the monthly Fama-French "
+        "factors bundled with the sample data (1926-07 to 2018-11).",
+    )
+    factors: tuple[str, ...] = Field(
+        ("Mkt-RF", "SMB", "HML"),
+        min_length=1,
+        description="Factor columns used as regressors, excess returns in decimals per month.",
+    )
+
+
+class FactorMomentsConfig(Frozen):
+    """Slice of ``stock_loadings`` and ``factor_moments``: the rolling estimation window."""
+
+    window: PositiveInt = Field(
+        60, ge=3, description="Months in the rolling window ending at each rebalance date."
+    )
+    min_observations: PositiveInt = Field(
+        36,
+        ge=3,
+        description="Fewest monthly returns a stock needs in the window to be tradable; also "
+        "the months of factor data before the first rebalance date.",
+    )
+
+    @model_validator(mode="after")
+    def _fits_window(self):
+        if self.min_observations > self.window:
+            raise ValueError(
+                f"min_observations {self.min_observations} exceeds window {self.window}"
+            )
+        return self
+
+
+class RegimeConfig(Frozen):
+    """Slice of ``regime_factor_moments``: the Gaussian hidden Markov model (hmmlearn)."""
+
+    n_regimes: int = Field(2, ge=1, le=5, description="Hidden states of the factor HMM.")
+    horizon: int = Field(
+        1, ge=0, description="Months ahead of the state forecast g_(t+h) = (B^h)' g_t."
+    )
+    window: PositiveInt | None = Field(
+        None, description="Months of factor data each fit uses; null = all months up to t."
+    )
+    min_observations: PositiveInt = Field(
+        60, ge=10, description="Months of factor data before the first fit."
+    )
+    n_iter: PositiveInt = Field(100, description="Most EM iterations per fit.")
+    tol: PositiveFloat = Field(1e-4, description="EM stops when the log-likelihood gains less.")
+    seed: int = Field(0, description="Seed of the first fit's k-means initialization.")
+
+
+class BenchmarkWeightsConfig(Frozen):
+    """Slice of ``benchmark_weights``."""
+
+    scheme: Literal["auto", "cap", "equal"] = Field(
+        "auto",
+        description="cap: price x shares outstanding (needs close and shares_outstanding in "
+        "the data); equal: equal weights over the tradable stocks; auto: cap where the data "
+        "has caps, else equal.",
+    )
+
+
+class ActiveOptimizationConfig(Frozen):
+    """Slice of ``optimization_chunk``: the problems and the sweeps."""
+
+    gammas: tuple[PositiveFloat, ...] = Field(
+        (1.0, 2.0, 5.0, 10.0, 25.0, 100.0),
+        description="Risk aversions of max m'(w-b) - gamma (w-b)'V(w-b), monthly moments.",
+    )
+    tev_budgets: tuple[PositiveFloat, ...] = Field(
+        (0.01, 0.02, 0.04, 0.06, 0.10),
+        description="Annualized tracking-error budgets: active variance <= TEV^2 / 12.",
+    )
+    alpha_weight: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Mean of the constant 'factor': 1 forecasts each stock's window alpha in "
+        "full, 0 forecasts returns from factor premia only.",
+    )
+    max_weight: float | None = Field(
+        None, gt=0.0, le=1.0, description="Largest weight of one stock; null = no limit."
+    )
+    sector_rotation: bool = Field(
+        True,
+        description="Also solve both sweeps over industry weights, stocks held in "
+        "benchmark proportions (cap-weighted) inside each industry.",
+    )
+    sector_map: dict[str, Industry] = Field(
+        default_factory=lambda: dict(SP500_20_SECTORS),
+        description="Ticker -> Ken French 12-industry name; must cover every stock when "
+        "sector_rotation is on.",
+    )
+
+    @field_validator("gammas", "tev_budgets")
+    @classmethod
+    def _distinct(cls, values: tuple[float, ...]) -> tuple[float, ...]:
+        if len(set(values)) != len(values):
+            raise ValueError("sweep values must be distinct")
+        return values
+
+
+class ActiveReturnsConfig(Frozen):
+    """Slice of ``optimized_returns``."""
+
+    holding_threshold: PositiveFloat = Field(
+        1e-6, description="A stock counts as held when its weight exceeds this."
+    )
+
+
+class OptimizationReportConfig(Frozen):
+    """Slice of ``crisis_report``."""
+
+    crisis_windows: dict[str, tuple[dt.date, dt.date]] = Field(
+        default_factory=lambda: dict(CRISIS_WINDOWS),
+        description="Name -> (start, end); every month from start's to end's. Windows "
+        "outside the data are reported as not covered.",
+    )
+
+    @field_validator("crisis_windows")
+    @classmethod
+    def _ordered(cls, windows: dict[str, tuple[dt.date, dt.date]]):
+        for name, (start, end) in windows.items():
+            if start > end:
+                raise ValueError(f"crisis window {name}: start {start} is after end {end}")
+        return windows
+
+
+class TaskRunnerConfig(Frozen):
+    """How the flow runs the sweep chunks: Prefect threads or a Dask cluster."""
+
+    kind: Literal["threads", "dask"] = Field(
+        "threads",
+        description="threads: Prefect's ThreadPoolTaskRunner; dask: prefect-dask's "
+        "DaskTaskRunner on a LocalCluster, or on the cluster at address.",
+    )
+    chunks: PositiveInt = Field(
+        4, description="Chunks of rebalance dates per sweep; one task per chunk."
+    )
+    max_workers: PositiveInt | None = Field(
+        None, description="Threads of the thread runner; null = Prefect's default."
+    )
+    address: str | None = Field(
+        None, description="Scheduler address of an existing Dask cluster (tcp://host:8786)."
+    )
+    n_workers: PositiveInt = Field(2, description="Workers of a LocalCluster.")
+    threads_per_worker: PositiveInt = Field(1, description="Threads per LocalCluster worker.")
+    processes: bool = Field(
+        True, description="LocalCluster workers as processes (true) or threads (false)."
+    )
+
+
+class OptimizationConfig(Frozen):
+    """Section ``optimization``: factor-model active optimization with sweeps."""
+
+    factors: FactorDataConfig = FactorDataConfig()
+    moments: FactorMomentsConfig = FactorMomentsConfig()
+    moment_models: tuple[Literal["sample", "regime"], ...] = Field(
+        ("sample", "regime"),
+        min_length=1,
+        description="Factor moments to optimize with: rolling sample moments, HMM mixture "
+        "moments, or both (one sweep each).",
+    )
+    regimes: RegimeConfig = RegimeConfig()
+    benchmark: BenchmarkWeightsConfig = BenchmarkWeightsConfig()
+    sweep: ActiveOptimizationConfig = ActiveOptimizationConfig()
+    returns: ActiveReturnsConfig = ActiveReturnsConfig()
+    report: OptimizationReportConfig = OptimizationReportConfig()
+    runner: TaskRunnerConfig = TaskRunnerConfig()
