@@ -9,7 +9,7 @@ from pydantic import Discriminator, Field, PositiveInt, Tag, model_validator
 
 from portflow.config.base import Frozen
 
-SAMPLE_UNIVERSES = ("sp500_20", "tech4")
+SAMPLE_UNIVERSES = ("sp500_20", "tech4", "multi_asset")
 """Daily universes bundled with the ``sample`` source (see ``portflow.sources.sample``)."""
 
 
@@ -28,10 +28,11 @@ class SampleData(_DateRange):
     """Real market data bundled inside PyPI packages; works offline."""
 
     source: Literal["sample"] = "sample"
-    universe: Literal["sp500_20", "tech4"] = Field(
+    universe: Literal["sp500_20", "tech4", "multi_asset"] = Field(
         "sp500_20",
         description="sp500_20: 20 S&P 500 stocks vs the S&P 500 index (1990-2022); "
-        "tech4: AAPL GOOG IBM MSFT with volume vs the NASDAQ Composite (2000-2013).",
+        "tech4: AAPL GOOG IBM MSFT with volume vs the NASDAQ Composite (2000-2013); "
+        "multi_asset: USMV MTUM WTI VIX vs the S&P 500 index (2014-2018).",
     )
     tickers: tuple[str, ...] | None = Field(
         None, description="Subset of the universe's stocks; null = all of them."

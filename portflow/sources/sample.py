@@ -17,7 +17,12 @@ Universes (:data:`UNIVERSES`), daily:
   dividends, so returns must come from ``adj_close`` (close x volume, dollar volume, is
   split-invariant).
 
-The risk-free rate of both is the monthly one-month T-bill return ``RF`` of the
+- ``multi_asset``: USMV and MTUM (factor ETFs, skfolio), WTI crude oil spot and the VIX
+  index (arch; the VIX is not investable), against ``SP500`` (arch, with volume), on the
+  NYSE calendar, 2014-01-03 to 2018-12-31. No package ships bond prices, so the minimum
+  volatility ETF stands in for the defensive sleeve and WTI for commodities.
+
+The risk-free rate of every universe is the monthly one-month T-bill return ``RF`` of the
 Fama-French factors from the Kenneth R. French Data Library (as shipped by arch), which
 ends in 2018-11.
 """
@@ -76,6 +81,26 @@ SAMPLE_FILES = {
         "arch",
         "data/nasdaq/nasdaq.csv.gz",
         "b2009535343ebb14e0aa11ed086788d2997a416ffe4f9450eed9a561ae30ac59",
+    ),
+    "factor_etfs": SampleFile(
+        "skfolio",
+        "datasets/data/factors_dataset.csv.gz",
+        "6eb089953db90c9a38d3283582751701a90db6f59965847fd64b0578de497161",
+    ),
+    "sp500_ohlcv": SampleFile(
+        "arch",
+        "data/sp500/sp500.csv.gz",
+        "1e028cbb9c400cc018c816ccc439b33c919387e726c3ed5ca2c05c82746059de",
+    ),
+    "wti": SampleFile(
+        "arch",
+        "data/wti/wti.csv.gz",
+        "b83498894138a65cdc14a67fc1716aa90b3cfda274f976bd3692cc3f1500084d",
+    ),
+    "vix": SampleFile(
+        "arch",
+        "data/vix/vix.csv.gz",
+        "410bd07360dc798f7206d681b8347c6150e7fbd8b05fb1ae29bbe2c9985d66ef",
     ),
     "french_factors": SampleFile(
         "arch",
@@ -210,6 +235,37 @@ def _tech4(stocks: tuple[str, ...]) -> pd.DataFrame:
     return tidy(long.rename(columns=YAHOO_COLUMNS))
 
 
+MULTI_ASSET_CARRY_LIMIT = 3
+"""Days a WTI or VIX quote is carried onto NYSE trading days that lack one."""
+
+
+def _multi_asset(assets: tuple[str, ...]) -> pd.DataFrame:
+    """Factor ETFs, crude oil and the VIX on the NYSE calendar of the ``SP500`` benchmark.
+
+    ``USMV`` and ``MTUM`` (iShares minimum-volatility and momentum ETFs, adjusted closes,
+    skfolio), ``WTI`` (West Texas Intermediate spot, USD per barrel, arch) and ``VIX``
+    (the CBOE volatility index level, arch: an index, *not investable*), against ``SP500``
+    (the S&P 500 price index with volume, arch), 2014-01-03 to 2018-12-31. Days the NYSE
+    is closed are dropped; a WTI or VIX quote missing on an NYSE day (an oil-market
+    holiday) carries the previous quote at most :data:`MULTI_ASSET_CARRY_LIMIT` days.
+    """
+    index = read_sample("sp500_ohlcv")
+    index["Date"] = pd.to_datetime(index["Date"], format="%m/%d/%Y")
+    etfs = read_sample("factor_etfs", index_col="Date", parse_dates=["Date"])
+    quotes = {}
+    for name, column in (("wti", "DCOILWTICO"), ("vix", "vix")):
+        raw = read_sample(name, na_values=["."])
+        quotes[name.upper()] = raw.set_index(pd.to_datetime(raw["Date"], format="%m/%d/%Y"))[column]
+    wide = pd.concat([etfs[["USMV", "MTUM"]], pd.DataFrame(quotes)], axis=1, sort=True)
+    calendar = pd.DatetimeIndex(index["Date"])
+    wide = wide.ffill(limit=MULTI_ASSET_CARRY_LIMIT).reindex(calendar).dropna(how="any")
+    long = wide[list(assets)].melt(ignore_index=False, var_name="ticker", value_name="adj_close")
+    long = long.rename_axis("date").reset_index()
+    benchmark = index[index["Date"].between(wide.index.min(), wide.index.max())]
+    benchmark = benchmark.assign(Ticker="SP500").rename(columns=YAHOO_COLUMNS)
+    return tidy(pd.concat([long, benchmark], ignore_index=True))
+
+
 @dataclass(frozen=True)
 class Universe:
     """A sample universe: its stocks, its benchmark and the reader of both."""
@@ -223,6 +279,9 @@ class Universe:
 UNIVERSES = {
     "sp500_20": Universe(stocks=SP500_20, benchmark="SP500", read=_sp500_20),
     "tech4": Universe(stocks=("AAPL", "GOOG", "IBM", "MSFT"), benchmark="NASDAQ", read=_tech4),
+    "multi_asset": Universe(
+        stocks=("USMV", "MTUM", "WTI", "VIX"), benchmark="SP500", read=_multi_asset
+    ),
 }
 
 

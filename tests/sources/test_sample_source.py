@@ -21,6 +21,7 @@ from portflow.sources.sample import (
     SampleSource,
     french_factors,
     french_industries,
+    read_sample,
     sample_path,
 )
 
@@ -179,3 +180,22 @@ def test_empty_date_range_says_what_the_universe_covers():
     config = SampleData(universe="tech4", start=dt.date(2015, 1, 1), end=dt.date(2016, 1, 1))
     with pytest.raises(DataError, match="covers 2000-03-01 to 2013-03-01"):
         SampleSource(config).load()
+
+
+def test_multi_asset_universe_is_on_the_nyse_calendar(assert_tidy):
+    data = SampleSource(SampleData(universe="multi_asset")).load()
+    assert_tidy(data.daily)
+    assert data.benchmark == "SP500"
+    wide = data.daily.pivot(index="date", columns="ticker", values="adj_close")
+    assert sorted(wide.columns) == ["MTUM", "SP500", "USMV", "VIX", "WTI"]
+    assert wide.notna().all().all()
+    assert wide.index[0] == pd.Timestamp("2014-01-03")
+    assert wide.index[-1] == pd.Timestamp("2018-12-31")
+    # Independent read of the package files: the S&P 500 index sets the calendar, and a
+    # VIX close on an NYSE day is the file's own value.
+    index = read_sample("sp500_ohlcv")
+    nyse = pd.to_datetime(index["Date"], format="%m/%d/%Y")
+    assert set(wide.index) <= set(nyse)
+    vix = read_sample("vix").set_index("Date")["vix"]
+    assert wide.loc["2018-02-05", "VIX"] == float(vix["2/5/2018"]) == 37.32
+    assert "volume" in data.daily.columns  # the benchmark carries volume, the others NaN
