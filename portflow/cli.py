@@ -147,7 +147,9 @@ def run(
             )
     except (ConfigError, PortflowError) as error:
         _fail(error)
-    print_run(ArtifactStore(store or settings.store.root), record)
+    artifact_store = ArtifactStore(store or settings.store.root)
+    print_run(artifact_store, record)
+    console.print(f"Report: {artifact_store.report_url(record.run_id)}")
 
 
 @app.command()
@@ -212,6 +214,38 @@ def artifacts_show(
         _fail(error)
     console.print_json(manifest.model_dump_json())
     console.print(frame.head(rows).to_string())
+
+
+@app.command()
+def report(
+    run_id: Annotated[
+        str | None, typer.Argument(help="Run id (a unique prefix will do); default: the latest.")
+    ] = None,
+    store: StoreOption = "artifacts",
+    out: Annotated[Path | None, typer.Option(help="Also write the HTML to this file.")] = None,
+) -> None:
+    """Write the self-contained HTML report of a run (figures and tables) into the store."""
+    from portflow.tasks.report import write_report
+
+    artifact_store = ArtifactStore(store)
+    try:
+        runs = artifact_store.runs()
+        if run_id is None and not runs:
+            raise PortflowError(
+                "report",
+                "run_id",
+                f"no runs in {store}",
+                "run the pipeline first: portflow run default",
+            )
+        record = artifact_store.run(run_id) if run_id else runs[-1]
+        with console.status("Rendering the report…"):
+            url = write_report(artifact_store, record)
+    except PortflowError as error:
+        _fail(error)
+    if out is not None:
+        out.write_text(artifact_store.fs.cat_file(url).decode())
+        url = str(out)
+    console.print(f"Report of run {record.run_id}: {url}")
 
 
 @runs_app.command("list")

@@ -13,13 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.runtime import flow_run
 
 from portflow.config import DataConfig, PipelineConfig, Strategy, load_config, with_overrides
 from portflow.errors import DataError
 from portflow.report.tables import result_tables
-from portflow.storage import ArtifactStore, RunRecord
+from portflow.storage import ArtifactRef, ArtifactStore, RunRecord
 from portflow.tasks.hedge import (
     basket_returns_task,
     hedge_backtest_task,
@@ -29,6 +33,7 @@ from portflow.tasks.hedge import (
     volume_weights_task,
 )
 from portflow.tasks.ingest import ingest
+from portflow.tasks.report import report_task
 from portflow.tasks.returns import (
     daily_returns_task,
     monthly_returns_task,
@@ -227,19 +232,26 @@ def pipeline(
     store = ArtifactStore(store_url)
     store.save_run(record)
     publish_artifacts(store, record, summary_markdown(settings, run_id, rows))
+    report_task(store_url, record)
     return record
 
 
 def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> None:
-    """Prefect UI artifacts: the stage summary and a table of results per strategy."""
+    """Prefect UI artifacts: the stage summary, a table of results per strategy, and a link
+    to the parquet output of every strategy stage."""
     create_markdown_artifact(
         key="pipeline-summary", markdown=summary, description=f"Stages of run {record.run_id}"
     )
     for table in result_tables(store, record):
-        rows = [
-            {"": label, **dict(zip(table.frame.columns, cells, strict=True))}
-            for label, cells in zip(
-                table.frame.index, table.frame.itertuples(index=False), strict=True
+        create_table_artifact(
+            key=table.key, table=table.records(), description=f"{table.title}. {table.note}"
+        )
+    for row in record.stages:
+        if row["scope"] in STRATEGY_STAGES:
+            ref = ArtifactRef(row["stage"], row["version"])
+            create_link_artifact(
+                key=f"{row['scope']}-{row['stage']}".replace("_", "-"),
+                link=store.data_url(ref),
+                link_text=str(ref),
+                description=f"Parquet output of {ref.stage} ({row['status']} in this run)",
             )
-        ]
-        create_table_artifact(key=table.key, table=rows, description=f"{table.title}. {table.note}")

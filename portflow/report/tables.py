@@ -89,6 +89,7 @@ class ResultTable:
     """A formatted table: every cell a string, ready for any renderer."""
 
     key: str
+    scope: str
     title: str
     frame: pd.DataFrame
     note: str
@@ -131,5 +132,5 @@ def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
             continue
         ref = ArtifactRef(spec.stage, version)
         frame = _formatted(store.load(ref), spec)
-        tables.append(ResultTable(spec.key, spec.title, frame, spec.note, ref))
+        tables.append(ResultTable(spec.key, spec.scope, spec.title, frame, spec.note, ref))
     return tables

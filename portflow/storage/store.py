@@ -35,6 +35,7 @@ from portflow.storage.versions import content_version
 DATA_FILE = "data.parquet"
 MANIFEST_FILE = "manifest.json"
 RUNS_DIR = "_runs"
+REPORTS_DIR = "_reports"
 
 
 @dataclass(frozen=True, order=True)
@@ -136,6 +137,9 @@ class ArtifactStore:
 
     def _run_path(self, run_id: str) -> str:
         return self._path(RUNS_DIR, f"{run_id}.json")
+
+    def _report_path(self, run_id: str) -> str:
+        return self._path(REPORTS_DIR, f"{run_id}.html")
 
     def data_url(self, ref: ArtifactRef) -> str:
         """Full URL of an artifact's parquet file, for links and external readers."""
@@ -314,6 +318,15 @@ class ArtifactStore:
                 "list runs with `portflow runs list`",
             )
         return matches[0]
+
+    def save_report(self, run_id: str, html: str) -> str:
+        """Write the HTML report of a run (atomically); return its URL."""
+        self._atomic_write(self._report_path(run_id), html.encode())
+        return self.report_url(run_id)
+
+    def report_url(self, run_id: str) -> str:
+        """URL of the HTML report of a run (written at the end of the run)."""
+        return self.fs.unstrip_protocol(self._report_path(run_id))
 
     def runs(self) -> list[RunRecord]:
         """Every run record, oldest first."""
