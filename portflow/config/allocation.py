@@ -14,8 +14,8 @@ discriminated union on ``kind``, looked up in :data:`ALLOCATOR_CONFIGS` (never a
         - {kind: lstm, window: 1008, retrain_every: 24, seeds: [0, 1, 2]}
       costs: {proportional_cost: 0.0005, fixed_cost: 0.0}
 
-The ``allocation_targets`` stage gets every field but ``costs`` (plus the benchmark, see
-:class:`AllocationTargetsParams`); ``backtest_returns`` gets ``costs``; the ``lstm_model``
+The ``allocation_targets`` stage gets every field but ``data`` and ``costs``, plus the
+benchmark (:class:`AllocationTargetsParams`); ``backtest_returns`` gets ``costs``; the LSTM model
 stages get an :class:`LSTMModelParams` built with :meth:`LSTMModelParams.from_allocation`.
 Field names equal the keyword arguments of the functions in ``portflow.quant.backtest``,
 ``portflow.quant.allocators`` and ``portflow.quant.lstm_allocator``.
@@ -30,6 +30,7 @@ from typing import Annotated, Literal
 from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, model_validator
 
 from portflow.config.base import Frozen
+from portflow.config.data import DataConfig
 
 _NAME = Field(description="Name of the strategy in weights, returns and metrics; unique.")
 _WINDOW = Field(
@@ -145,8 +146,7 @@ ALLOCATOR_CONFIGS: dict[str, type[Frozen]] = {
     "mean_variance": MeanVarianceAllocator,
     "lstm": LSTMAllocatorConfig,
 }
-"""Registry: ``kind`` -> config model; ``portflow.quant.allocators.ALLOCATORS`` has the same
-keys."""
+"""Registry: ``kind`` -> config model; ``portflow.quant.backtest.ALLOCATORS`` has the same keys."""
 
 
 class CostConfig(Frozen):
@@ -206,13 +206,18 @@ class AllocationTargetsConfig(Frozen):
 
 
 class AllocationConfig(AllocationTargetsConfig):
-    """The ``allocation`` section: the targets' settings plus the cost model."""
+    """The ``allocation`` section: its data, the targets' settings and the cost model."""
 
+    data: DataConfig | None = Field(
+        None,
+        description="Data for this strategy only (e.g. the multi_asset sample universe); "
+        "null = the pipeline's data section.",
+    )
     costs: CostConfig = Field(CostConfig(), description="Trading costs of the backtests.")
 
 
 class AllocationTargetsParams(AllocationTargetsConfig):
-    """Slice of ``allocation_targets``: the section without costs, plus the benchmark."""
+    """Slice of ``allocation_targets``: the section without data and costs, plus the benchmark."""
 
     benchmark: str | None = Field(
         None, description="Benchmark ticker, left out of the universe when tickers is null."
@@ -222,7 +227,7 @@ class AllocationTargetsParams(AllocationTargetsConfig):
     def from_allocation(
         cls, config: AllocationConfig, benchmark: str | None
     ) -> AllocationTargetsParams:
-        return cls(**dict(config.model_dump(exclude={"costs"}), benchmark=benchmark))
+        return cls(**dict(config.model_dump(exclude={"costs", "data"}), benchmark=benchmark))
 
 
 class LSTMModelParams(Frozen):

@@ -1,0 +1,128 @@
+"""Allocation tasks through .fn on synthetic data: artifacts, lineage, reuse, the LSTM model."""
+
+import pandas as pd
+import pytest
+
+from portflow.config import PricesConfig, SyntheticData
+from portflow.config.allocation import (
+    AllocationConfig,
+    CostConfig,
+    EqualWeightAllocator,
+    LSTMAllocatorConfig,
+    MeanVarianceAllocator,
+)
+from portflow.quant.allocators import investable_returns
+from portflow.quant.lstm_allocator import LSTMAllocator
+from portflow.storage import ArtifactStore
+from portflow.tasks.allocation import (
+    allocation_targets_task,
+    allocation_weights_task,
+    backtest_metrics_task,
+    backtest_returns_task,
+    backtest_seed_summary_task,
+    lstm_latest_weights_task,
+    lstm_model_task,
+)
+from portflow.tasks.ingest import ingest
+from portflow.tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
+
+LSTM = LSTMAllocatorConfig(
+    lookback=10, hidden_size=8, vol_window=10, epochs=10, retrain_every=6, seeds=(0, 1), window=120
+)
+CONFIG = AllocationConfig(
+    allocators=(EqualWeightAllocator(), MeanVarianceAllocator(max_weight=0.5), LSTM),
+    estimation_window=60,
+    rebalance="monthly",
+)
+
+
+@pytest.fixture(scope="module")
+def upstream(tmp_path_factory):
+    store_url = str(tmp_path_factory.mktemp("store"))
+    ingested = ingest.fn(store_url, SyntheticData(seed=4, n_assets=4, n_days=400))
+    prices = prices_task.fn(store_url, ingested.market_data, PricesConfig())
+    daily = daily_returns_task.fn(store_url, prices)
+    rf_daily = risk_free_daily_task.fn(store_url, ingested.risk_free_source, daily)
+    return store_url, ingested.benchmark, daily, rf_daily
+
+
+def run_backtest(store_url, benchmark, daily, rf_daily, config):
+    targets = allocation_targets_task.fn(store_url, daily, config, benchmark)
+    weights = allocation_weights_task.fn(store_url, daily, targets)
+    returns = backtest_returns_task.fn(store_url, daily, weights, config)
+    metrics = backtest_metrics_task.fn(store_url, returns, targets, rf_daily)
+    summary = backtest_seed_summary_task.fn(store_url, metrics)
+    return [targets, weights, returns, metrics, summary]
+
+
+def test_backtest_tasks_save_artifacts_then_reuse_them(upstream):
+    store_url, benchmark, daily, rf_daily = upstream
+    store = ArtifactStore(store_url)
+    first = run_backtest(store_url, benchmark, daily, rf_daily, CONFIG)
+    assert [r.status for r in first] == ["computed"] * 5
+    assert [r.stage for r in first] == [
+        "allocation_targets",
+        "allocation_weights",
+        "backtest_returns",
+        "backtest_metrics",
+        "backtest_seed_summary",
+    ]
+    targets = store.load(first[0].ref)
+    assert benchmark == "BENCH" and "BENCH" not in set(targets["ticker"])
+    assert set(targets["allocator"]) == {
+        "equal_weight",
+        "mean_variance",
+        "lstm[seed=0]",
+        "lstm[seed=1]",
+    }
+    params = store.manifest(first[0].ref).params
+    assert params["benchmark"] == "BENCH" and "costs" not in params
+    assert [a["kind"] for a in params["allocators"]] == ["equal_weight", "mean_variance", "lstm"]
+    metrics = store.load(first[3].ref)
+    assert list(metrics.index) == ["equal_weight", "mean_variance", "lstm[seed=0]", "lstm[seed=1]"]
+    summary = store.load(first[4].ref).set_index(["strategy", "metric"])
+    assert summary.loc[("lstm", "sharpe"), "n_runs"] == 2
+    assert summary.loc[("lstm", "sharpe"), "mean"] == pytest.approx(
+        metrics.loc[["lstm[seed=0]", "lstm[seed=1]"], "sharpe"].mean()
+    )
+
+    again = run_backtest(store_url, benchmark, daily, rf_daily, CONFIG)
+    assert [r.status for r in again] == ["reused"] * 5
+    assert [r.version for r in again] == [r.version for r in first]
+
+    dearer = CONFIG.model_copy(update={"costs": CostConfig(proportional_cost=0.01)})
+    third = run_backtest(store_url, benchmark, daily, rf_daily, dearer)
+    assert [r.status for r in third] == ["reused", "reused", "computed", "computed", "computed"]
+    net = {result.version: store.load(result.ref)["net"].sum() for result in (first[2], third[2])}
+    assert net[third[2].version] < net[first[2].version]
+
+
+def test_lstm_model_artifact_holds_the_config_and_reloads_to_the_same_weights(upstream):
+    store_url, benchmark, daily, _ = upstream
+    store = ArtifactStore(store_url)
+    model = lstm_model_task.fn(store_url, daily, CONFIG, "lstm", benchmark)
+    params = store.manifest(model.ref).params
+    assert params == {
+        "tickers": None,
+        "benchmark": "BENCH",
+        "window": 120,
+        "lookback": 10,
+        "hidden_size": 8,
+        "num_layers": 1,
+        "vol_window": 10,
+        "epochs": 10,
+        "learning_rate": 0.01,
+        "seed": 0,
+    }
+    frame = store.load(model.ref)
+    assert list(frame.columns) == ["name", "shape", "dtype", "data"]
+
+    latest = lstm_latest_weights_task.fn(store_url, daily, model, CONFIG, "lstm", benchmark)
+    weights = store.load(latest.ref)
+    returns = investable_returns(store.load(daily.ref), None, benchmark)
+    settings = {k: params[k] for k in ("lookback", "hidden_size", "vol_window", "epochs", "seed")}
+    in_memory = LSTMAllocator(**settings, learning_rate=0.01).fit(returns.iloc[-120:])
+    pd.testing.assert_series_equal(
+        weights["weight"], in_memory.predict(returns).rename_axis("ticker"), check_exact=True
+    )
+    assert store.manifest(latest.ref).upstream["lstm_model"] == str(model.ref)
