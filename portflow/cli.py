@@ -88,9 +88,15 @@ def print_run(store: ArtifactStore, record) -> None:
     computed = sum(s["status"] == "computed" for s in record.stages)
     console.print(f"{computed} computed, {len(rows) - computed} reused.\n")
     for table in result_tables(store, record):
-        records = table.records()
-        console.print(_table(table.title, list(records[0]), [list(r.values()) for r in records]))
-        console.print(f"[dim]{table.note}  (from {table.source})[/]\n")
+        if not table.terminal:
+            console.print(f"[bold]{table.title}[/]: in the HTML report.\n")
+            continue
+        # Plain text, never wrapped: result tables are wider than most terminals.
+        console.print(f"[bold]{table.title}[/]")
+        console.print(table.frame.to_string(), highlight=False, markup=False, soft_wrap=True)
+        console.print(
+            f"{table.note} (from {table.source})\n", style="dim", markup=False, soft_wrap=True
+        )
 
 
 @app.command()
@@ -108,13 +114,33 @@ def run(
     ] = None,
     strategy: Annotated[
         list[str] | None,
-        typer.Option(help="Run only this strategy (repeatable): hedge, vol_managed."),
+        typer.Option(
+            help="Run only this strategy (repeatable): hedge, vol_managed, optimization, "
+            "allocation."
+        ),
     ] = None,
     hedge_beta_window: Annotated[
         int | None, typer.Option(help="Trailing days of the hedge's rolling beta.")
     ] = None,
     hedge_rebalance_every: Annotated[
         int | None, typer.Option(help="Trading days between hedge rebalances.")
+    ] = None,
+    allocation_rebalance: Annotated[
+        str | None,
+        typer.Option(help="Allocation rebalance schedule: every_n_days, weekly, monthly, never."),
+    ] = None,
+    allocation_rebalance_every: Annotated[
+        int | None, typer.Option(help="Trading days between allocation rebalances.")
+    ] = None,
+    tev_budget: Annotated[
+        list[float] | None,
+        typer.Option(
+            help="Tracking-error budget of the optimization sweep (repeatable; 0.02 = 2%)."
+        ),
+    ] = None,
+    risk_aversion: Annotated[
+        list[float] | None,
+        typer.Option(help="Risk aversion gamma of the optimization sweep (repeatable)."),
     ] = None,
     store: Annotated[
         str | None,
@@ -129,6 +155,7 @@ def run(
     # The temporary local server logs recoverable SQLite contention as tracebacks while it
     # records task events; they are noise in a terminal run (the flow's own logs remain).
     os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+    from prefect.exceptions import ParameterTypeError
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
     from portflow.flows.pipeline import pipeline
@@ -143,9 +170,13 @@ def run(
                 strategies=strategy,
                 hedge_beta_window=hedge_beta_window,
                 hedge_rebalance_every=hedge_rebalance_every,
+                allocation_rebalance=allocation_rebalance,
+                allocation_rebalance_every=allocation_rebalance_every,
+                tev_budgets=tev_budget,
+                risk_aversions=risk_aversion,
                 store_root=store,
             )
-    except (ConfigError, PortflowError) as error:
+    except (ConfigError, PortflowError, ParameterTypeError) as error:
         _fail(error)
     artifact_store = ArtifactStore(store or settings.store.root)
     print_run(artifact_store, record)

@@ -25,3 +25,30 @@ def prefect_harness():
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
         yield
+
+
+@pytest.fixture(scope="session")
+def default_run(prefect_harness, tmp_path_factory):
+    """One computed run of configs/default.yaml for the session: (store root, run record).
+
+    Tests that run the pipeline again start from a copy of this store (``copy_store``), so
+    each is isolated and only what it changes is recomputed.
+    """
+    from portflow.flows.pipeline import pipeline
+
+    root = tmp_path_factory.mktemp("default-run") / "artifacts"
+    record = pipeline(config="default", store_root=str(root))
+    return root, record
+
+
+@pytest.fixture
+def copy_store(default_run, tmp_path):
+    """A private copy of the session's default-run store: returns its root path."""
+    import shutil
+
+    def copy(name: str = "artifacts"):
+        target = tmp_path / name
+        shutil.copytree(default_run[0], target)
+        return target
+
+    return copy

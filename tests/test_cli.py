@@ -88,7 +88,13 @@ def test_run_with_invalid_config_exits_1(tmp_path):
     assert result.exit_code == 1 and "bogus: unknown key" in result.output
 
 
-def test_run_prints_every_stage(prefect_harness, tmp_path):
-    result = invoke("run", ROOT / "configs" / "default.yaml", "--store", tmp_path / "a")
+def test_run_prints_stages_and_results(copy_store):
+    store = copy_store()
+    result = invoke(
+        "run", "default", "--store", store, "--strategy", "hedge", "--hedge-rebalance-every", "21"
+    )
     assert result.exit_code == 0, result.output
-    assert "monthly_returns" in result.output and "computed" in result.output
+    assert "hedge_backtest" in result.output and "computed" in result.output
+    assert "vol_evaluation" not in result.output  # --strategy hedge runs only the hedge
+    assert "Beta hedge: performance of the hedged book" in result.output
+    assert "hedged_net" in result.output and "Report: file://" in result.output

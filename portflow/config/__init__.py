@@ -5,6 +5,7 @@ that forbids unknown keys, and each stage receives only its own section (its *sl
 whose field names are the keyword arguments of the stage's function in ``portflow.quant``.
 """
 
+from portflow.config.allocation import AllocationConfig
 from portflow.config.base import Frozen
 from portflow.config.data import (
     SAMPLE_UNIVERSES,
@@ -29,6 +30,7 @@ from portflow.config.pipeline import (
 )
 
 __all__ = [
+    "AllocationConfig",
     "STRATEGIES",
     "Strategy",
     "with_overrides",

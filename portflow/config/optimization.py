@@ -17,6 +17,7 @@ slice                     stage(s) and function
 ``returns``               ``optimized_returns`` (:mod:`portflow.quant.active_returns`)
 ``report``                ``crisis_report`` (:mod:`portflow.quant.optimization_report`)
 ``runner``                no stage: how the flow runs the sweep chunks
+``data``                  no stage: this strategy's own data section (optional)
 ========================  =======================================================
 """
 
@@ -28,6 +29,7 @@ from typing import Literal
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
 from portflow.config.base import Frozen
+from portflow.config.data import DataConfig
 
 Industry = Literal[
     "NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq", "Telcm", "Utils", "Shops", "Hlth",
@@ -228,6 +230,11 @@ class TaskRunnerConfig(Frozen):
 class OptimizationConfig(Frozen):
     """Section ``optimization``: factor-model active optimization with sweeps."""
 
+    data: DataConfig | None = Field(
+        None,
+        description="Data for this strategy only; null = the pipeline's data section. The "
+        "sample factors end in 2018-11, so the data must overlap them.",
+    )
     factors: FactorDataConfig = FactorDataConfig()
     moments: FactorMomentsConfig = FactorMomentsConfig()
     moment_models: tuple[Literal["sample", "regime"], ...] = Field(

@@ -14,9 +14,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, PositiveInt, ValidationError
 
+from portflow.config.allocation import ALLOCATOR_CONFIGS, AllocationConfig
 from portflow.config.base import Frozen
 from portflow.config.data import DataConfig, SampleData
 from portflow.config.hedge import HedgeConfig
+from portflow.config.optimization import OptimizationConfig
 from portflow.config.vol_managed import VolManagedConfig
 
 
@@ -69,6 +71,16 @@ class PipelineConfig(Frozen):
     vol_managed: VolManagedConfig | None = Field(
         None, description="Volatility-managed portfolios (Moreira & Muir 2017); absent = not run."
     )
+    optimization: OptimizationConfig | None = Field(
+        None,
+        description="Factor-model active optimization: gamma and TEV sweeps, sector rotation, "
+        "regime-aware moments; absent = not run.",
+    )
+    allocation: AllocationConfig | None = Field(
+        None,
+        description="Allocation backtests (fixed, inverse-volatility, mean-variance, LSTM); "
+        "absent = not run.",
+    )
 
     def data_for(self, strategy: Strategy) -> DataConfig:
         """The data section a strategy runs on: its own ``data`` if set, else the top-level one."""
@@ -89,7 +101,7 @@ class ConfigError(Exception):
         super().__init__(f"[config] {path}: {len(issues)} error(s). Fix each field below.\n{lines}")
 
 
-_UNION_TAGS = {"sample", "yfinance", "files", "synthetic"}
+_UNION_TAGS = {"sample", "yfinance", "files", "synthetic", *ALLOCATOR_CONFIGS}
 
 
 def _yaml_path(loc: tuple[Any, ...]) -> str:

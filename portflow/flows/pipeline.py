@@ -8,9 +8,10 @@ its universe, the volatility-managed portfolios on theirs) run concurrently.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from prefect import flow
 from prefect.artifacts import (
@@ -22,8 +23,18 @@ from prefect.runtime import flow_run
 
 from portflow.config import DataConfig, PipelineConfig, Strategy, load_config, with_overrides
 from portflow.errors import DataError
-from portflow.report.tables import result_tables
+from portflow.flows.optimization import build_task_runner, optimization_sweep_flow
+from portflow.report.tables import result_tables, scope_strategy
 from portflow.storage import ArtifactRef, ArtifactStore, RunRecord
+from portflow.tasks.allocation import (
+    allocation_targets_task,
+    allocation_weights_task,
+    backtest_metrics_task,
+    backtest_returns_task,
+    backtest_seed_summary_task,
+    lstm_latest_weights_task,
+    lstm_model_task,
+)
 from portflow.tasks.hedge import (
     basket_returns_task,
     hedge_backtest_task,
@@ -33,6 +44,17 @@ from portflow.tasks.hedge import (
     volume_weights_task,
 )
 from portflow.tasks.ingest import ingest
+from portflow.tasks.optimization import (
+    benchmark_weights_task,
+    crisis_report_task,
+    factor_data_task,
+    factor_moments_task,
+    factor_source_task,
+    optimization_report_task,
+    optimized_returns_task,
+    regime_factor_moments_task,
+    stock_loadings_task,
+)
 from portflow.tasks.report import report_task
 from portflow.tasks.returns import (
     daily_returns_task,
@@ -131,7 +153,94 @@ def vol_managed_stages(store_url: str, settings: PipelineConfig, universe: Unive
     return [signals, returns, evaluation]
 
 
-STRATEGY_STAGES = {"hedge": hedge_stages, "vol_managed": vol_managed_stages}
+def allocation_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+    """Targets -> drifted weights -> costed returns -> metrics -> seed summary; LSTM models."""
+    config, benchmark = settings.allocation, universe.benchmark
+    targets = allocation_targets_task.submit(store_url, universe.daily, config, benchmark, run_id)
+    weights = allocation_weights_task.submit(store_url, universe.daily, targets, run_id)
+    returns = backtest_returns_task.submit(store_url, universe.daily, weights, config, run_id)
+    metrics = backtest_metrics_task.submit(store_url, returns, targets, universe.rf_daily, run_id)
+    stages = [
+        targets,
+        weights,
+        returns,
+        metrics,
+        backtest_seed_summary_task.submit(store_url, metrics, run_id),
+    ]
+    for spec in config.allocators:
+        if spec.kind == "lstm":
+            model = lstm_model_task.submit(
+                store_url, universe.daily, config, spec.name, benchmark, run_id
+            )
+            latest = lstm_latest_weights_task.submit(
+                store_url, universe.daily, model, config, spec.name, benchmark, run_id
+            )
+            stages += [model, latest]
+    return stages
+
+
+def optimization_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+    """Factor data -> loadings and moments -> sweep subflow (chunks) -> returns -> reports."""
+    config = settings.optimization
+    source = factor_source_task.submit(store_url, config.factors, run_id)
+    factors = factor_data_task.submit(
+        store_url, source, universe.monthly, universe.rf_monthly, config.factors, run_id
+    )
+    loadings = stock_loadings_task.submit(
+        store_url,
+        universe.monthly,
+        universe.rf_monthly,
+        factors,
+        config.moments,
+        universe.benchmark,
+        run_id,
+    )
+    benchmark = benchmark_weights_task.submit(
+        store_url, loadings, universe.market_data, config.benchmark, run_id
+    )
+    estimators = {
+        "sample": (factor_moments_task, config.moments),
+        "regime": (regime_factor_moments_task, config.regimes),
+    }
+    moments = {
+        model: estimators[model][0].submit(store_url, factors, estimators[model][1], run_id)
+        for model in config.moment_models
+    }
+    sweep = optimization_sweep_flow.with_options(task_runner=build_task_runner(config.runner))
+    weights = sweep(
+        store_url,
+        loadings.result(),
+        {m: f.result() for m, f in moments.items()},
+        benchmark.result(),
+        config.sweep,
+        config.runner.chunks,
+        run_id,
+    )
+    stages = [source, factors, loadings, benchmark, *moments.values()]
+    for model, model_weights in weights.items():
+        returns = optimized_returns_task.submit(
+            store_url,
+            model_weights,
+            benchmark,
+            universe.monthly,
+            universe.rf_monthly,
+            config.returns,
+            run_id,
+        )
+        report = optimization_report_task.submit(store_url, returns, model_weights, run_id)
+        crises = crisis_report_task.submit(store_url, returns, config.report, run_id)
+        stages += [
+            (f"optimization[{model}]", item) for item in (model_weights, returns, report, crises)
+        ]
+    return stages
+
+
+STRATEGY_STAGES = {
+    "hedge": hedge_stages,
+    "vol_managed": vol_managed_stages,
+    "optimization": optimization_stages,
+    "allocation": allocation_stages,
+}
 
 
 def summary_markdown(settings: PipelineConfig, run_id: str, rows: list[dict[str, Any]]) -> str:
@@ -168,6 +277,10 @@ def pipeline(
     strategies: list[Strategy] | None = None,
     hedge_beta_window: int | None = None,
     hedge_rebalance_every: int | None = None,
+    allocation_rebalance: Literal["every_n_days", "weekly", "monthly", "never"] | None = None,
+    allocation_rebalance_every: int | None = None,
+    tev_budgets: list[float] | None = None,
+    risk_aversions: list[float] | None = None,
     store_root: str | None = None,
 ) -> RunRecord:
     """Run every stage of a portflow config, reusing artifact versions that already exist.
@@ -179,15 +292,30 @@ def pipeline(
         config: Config name in configs/ (default, mag7) or a path to a YAML config.
         start: First date of every data section; empty keeps the config's.
         end: Last date of every data section; empty keeps the config's.
-        strategies: Strategies to run (hedge, vol_managed); empty runs all configured.
+        strategies: Strategies to run (hedge, vol_managed, optimization, allocation); empty
+            runs all configured.
         hedge_beta_window: Trailing days of the hedge's rolling beta; empty keeps the config's.
         hedge_rebalance_every: Trading days between hedge rebalances; empty keeps the config's.
+        allocation_rebalance: Allocation rebalance schedule; empty keeps the config's.
+        allocation_rebalance_every: Trading days between allocation rebalances when the
+            schedule is every_n_days; empty keeps the config's.
+        tev_budgets: Tracking-error budgets of the optimization sweep, annualized decimals
+            (0.02 = 2%); empty keeps the config's.
+        risk_aversions: Risk aversions (gamma) of the optimization sweep; empty keeps the
+            config's.
         store_root: Artifact store root, a path or fsspec URL; empty uses the config's.
 
     Returns:
         The run record: the version of every stage, computed or reused.
     """
-    knobs = {"hedge.beta_window": hedge_beta_window, "hedge.rebalance_every": hedge_rebalance_every}
+    knobs = {
+        "hedge.beta_window": hedge_beta_window,
+        "hedge.rebalance_every": hedge_rebalance_every,
+        "allocation.rebalance": allocation_rebalance,
+        "allocation.rebalance_every": allocation_rebalance_every,
+        "optimization.sweep.tev_budgets": tev_budgets,
+        "optimization.sweep.gammas": risk_aversions,
+    }
     settings = with_overrides(
         load_config(config),
         start=start,
@@ -218,7 +346,8 @@ def pipeline(
             scoped += universe.stages()
         if strategy is not None:
             branch = STRATEGY_STAGES[strategy](store_url, settings, universe, run_id)
-            scoped += [(strategy, future) for future in branch]
+            # A branch may scope some stages more finely, e.g. one per moment model.
+            scoped += [item if isinstance(item, tuple) else (strategy, item) for item in branch]
     rows = _resolve(scoped)
 
     record = RunRecord(
@@ -247,10 +376,10 @@ def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> 
             key=table.key, table=table.records(), description=f"{table.title}. {table.note}"
         )
     for row in record.stages:
-        if row["scope"] in STRATEGY_STAGES:
+        if scope_strategy(row["scope"]) in STRATEGY_STAGES:
             ref = ArtifactRef(row["stage"], row["version"])
             create_link_artifact(
-                key=f"{row['scope']}-{row['stage']}".replace("_", "-"),
+                key=re.sub(r"[^a-z0-9]+", "-", f"{row['scope']}-{row['stage']}").strip("-"),
                 link=store.data_url(ref),
                 link_text=str(ref),
                 description=f"Parquet output of {ref.stage} ({row['status']} in this run)",

@@ -133,6 +133,35 @@ def stacked_weights(
     return _render(figure, key, title, caption)
 
 
+def weights_grid(weights: dict[str, pd.DataFrame], *, key: str, title: str, caption: str) -> Figure:
+    """Small multiples: stacked weights over time, one panel per portfolio."""
+    names = list(weights)
+    columns = 2
+    rows = -(-len(names) // columns)
+    figure = MplFigure(figsize=(11, 2.6 * rows))
+    axes = figure.subplots(rows, columns, sharex=True, sharey=True, squeeze=False).ravel()
+    tickers = sorted({t for frame in weights.values() for t in frame.columns})
+    colors = dict(zip(tickers, [f"C{i}" for i in range(len(tickers))], strict=True))
+    for axis, name in zip(axes, names, strict=False):
+        frame = weights[name].fillna(0.0).clip(lower=0.0)
+        axis.stackplot(
+            frame.index,
+            (100 * frame).T.to_numpy(),
+            colors=[colors[t] for t in frame.columns],
+            alpha=0.85,
+        )
+        axis.set_title(name, fontsize=9)
+        axis.set_ylim(0, 100)
+        axis.set_ylabel("weight (%)")
+        axis.grid(alpha=0.3)
+    for axis in axes[len(names) :]:
+        axis.set_visible(False)
+    handles = [axes[0].fill_between([], [], color=colors[t], label=t) for t in tickers]
+    figure.legend(handles=handles, loc="lower center", ncol=len(tickers), fontsize=8)
+    figure.subplots_adjust(bottom=0.12 / rows)
+    return _render(figure, key, title, caption)
+
+
 def scatter(
     points: pd.DataFrame,
     *,

@@ -6,9 +6,9 @@ import base64
 import datetime as dt
 import html
 
-from portflow.report.sections import SECTIONS
-from portflow.report.tables import ResultTable, result_tables
-from portflow.storage import ArtifactRef, ArtifactStore, RunRecord
+from portflow.report.sections import SECTIONS, RunView
+from portflow.report.tables import ResultTable, result_tables, scope_strategy
+from portflow.storage import ArtifactStore, RunRecord
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }
@@ -51,13 +51,9 @@ def _stages_html(record: RunRecord) -> str:
 
 def build_report(store: ArtifactStore, record: RunRecord) -> str:
     """The report of ``record``: per strategy, its figures and its result tables."""
-    versions = {(s.get("scope"), s["stage"]): s["version"] for s in record.stages}
-
-    def load(scope: str, stage: str):
-        return store.load(ArtifactRef(stage, versions[(scope, stage)]))
-
+    run = RunView(store, record)
     tables = result_tables(store, record)
-    scopes = {scope for scope, _ in versions}
+    scopes = run.scopes()
     parts = [
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
         f"<title>portflow report — {html.escape(record.config_name)}</title>"
@@ -72,14 +68,14 @@ def build_report(store: ArtifactStore, record: RunRecord) -> str:
         if strategy not in scopes:
             continue
         parts.append(f'<section id="{strategy}"><h2>{html.escape(heading)}</h2>')
-        for figure in build(load):
+        for figure in build(run):
             encoded = base64.b64encode(figure.png).decode()
             parts.append(
                 f'<figure id="{figure.key}"><img alt="{html.escape(figure.title)}" '
                 f'src="data:image/png;base64,{encoded}"><figcaption>'
                 f"{html.escape(figure.caption)}</figcaption></figure>"
             )
-        parts += [_table_html(t) for t in tables if t.scope == strategy]
+        parts += [_table_html(t) for t in tables if scope_strategy(t.scope) == strategy]
         parts.append("</section>")
     parts.append("</body></html>")
     return "\n".join(parts)

@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 
 from portflow.report import figures
 from portflow.report.figures import Figure
-
-Load = Callable[[str, str], pd.DataFrame]
-"""``load(scope, stage)``: the run's artifact of that stage, as a DataFrame."""
+from portflow.storage import ArtifactRef, ArtifactStore, RunRecord
 
 
-def hedge_figures(load: Load) -> list[Figure]:
+@dataclass(frozen=True)
+class RunView:
+    """Read access to the artifacts of one run, by (scope, stage)."""
+
+    store: ArtifactStore
+    record: RunRecord
+
+    def _ref(self, scope: str, stage: str) -> ArtifactRef:
+        (version,) = [
+            s["version"]
+            for s in self.record.stages
+            if s.get("scope") == scope and s["stage"] == stage
+        ]
+        return ArtifactRef(stage, version)
+
+    def load(self, scope: str, stage: str) -> pd.DataFrame:
+        """The run's output of ``stage`` in ``scope`` (a strategy or a data scope)."""
+        return self.store.load(self._ref(scope, stage))
+
+    def benchmark(self, data_scope: str) -> str | None:
+        """The benchmark ticker of a universe, as recorded when it was ingested."""
+        return self.store.manifest(self._ref(data_scope, "market_data")).params.get("benchmark")
+
+    def scopes(self) -> set[str]:
+        return {s.get("scope") for s in self.record.stages}
+
+
+def hedge_figures(run: RunView) -> list[Figure]:
     """Hedged book against the basket and the benchmark; rolling beta and hedge ratio."""
-    backtest = load("hedge", "hedge_backtest")
-    basket = load("hedge", "basket_returns").loc[backtest.index]
+    backtest = run.load("hedge", "hedge_backtest")
+    basket = run.load("hedge", "basket_returns").loc[backtest.index]
     returns = pd.DataFrame(
         {
             "hedged book (net of costs)": backtest["net_return"],
@@ -24,7 +50,7 @@ def hedge_figures(load: Load) -> list[Figure]:
             "benchmark": basket["benchmark"],
         }
     )
-    betas = load("hedge", "hedge_rolling_beta")
+    betas = run.load("hedge", "hedge_rolling_beta")
     hedge_ratio = backtest["short_notional"] / backtest["long_notional"]
     return [
         figures.performance(
@@ -52,12 +78,12 @@ def hedge_figures(load: Load) -> list[Figure]:
     ]
 
 
-def vol_managed_figures(load: Load) -> list[Figure]:
+def vol_managed_figures(run: RunView) -> list[Figure]:
     """Managed and unmanaged market and basket; exposures over time."""
-    returns = load("vol_managed", "vol_strategy_returns")
+    returns = run.load("vol_managed", "vol_strategy_returns")
     wide = returns.pivot(index="month", columns="strategy", values="total_return")
     test_start = returns.loc[returns["period"] == "test", "month"].min()
-    signals = load("vol_managed", "vol_signals")
+    signals = run.load("vol_managed", "vol_signals")
     exposures = signals.pivot_table(
         index="month", columns="signal", values="exposure", aggfunc="mean"
     )
@@ -85,8 +111,116 @@ def vol_managed_figures(load: Load) -> list[Figure]:
     ]
 
 
-SECTIONS: dict[str, tuple[str, Callable[[Load], list[Figure]]]] = {
+def allocation_figures(run: RunView) -> list[Figure]:
+    """Net growth and drawdown of every allocator against the benchmark; weights over time."""
+    returns = run.load("allocation", "backtest_returns")
+    net = returns.pivot(index="date", columns="allocator", values="net")
+    daily = run.load("allocation.data", "daily_returns")
+    metrics = run.load("allocation", "backtest_metrics")
+    benchmark = [
+        c
+        for c in daily.columns
+        if c not in set(metrics.columns)
+        and c not in set(run.load("allocation", "allocation_weights")["ticker"])
+    ]
+    if benchmark:
+        net[f"benchmark ({benchmark[0]})"] = daily.loc[net.index, benchmark[0]]
+    held = run.load("allocation", "allocation_weights")
+    weights = {
+        name: frame.pivot(index="date", columns="ticker", values="held")
+        for name, frame in held.groupby("allocator", sort=False)
+    }
+    return [
+        figures.performance(
+            net,
+            key="allocation-performance",
+            title="Allocation backtests: cumulative net return and drawdown",
+            caption="Daily returns net of costs; weights drift between rebalances.",
+        ),
+        figures.weights_grid(
+            weights,
+            key="allocation-weights",
+            title="Allocation backtests: weights held over time",
+            caption="Drifted weights at each close (rebalanced to the allocator's targets on "
+            "rebalance dates); cash when weights sum below 100%.",
+        ),
+    ]
+
+
+def optimization_figures(run: RunView) -> list[Figure]:
+    """The IR-versus-TE frontier, sector weights, risk decomposition and diversification."""
+    models = [m for m in ("sample", "regime") if f"optimization[{m}]" in run.scopes()]
+    frontier = pd.concat([run.load(f"optimization[{m}]", "optimization_report") for m in models])
+    frontier = frontier[frontier["problem"] != "benchmark"].assign(
+        curve=lambda f: f["moments"] + " moments, " + f["problem"],
+        te=lambda f: 100 * f["realized_te"],
+        point=lambda f: f["strategy"].str.split("=").str[-1],
+    )
+    model = models[0]
+    weights = run.load(f"optimization[{model}]", "optimized_weights")
+    sector_runs = weights[weights["problem"] == "sector_tev"]
+    budget = sorted(sector_runs["value"].unique())[len(sector_runs["value"].unique()) // 2]
+    chosen = sector_runs[sector_runs["value"] == budget].set_index("date")
+    sectors = chosen[[c for c in chosen.columns if c.startswith("sector|")]]
+    sectors.columns = [c.removeprefix("sector|") for c in sectors.columns]
+    tev = weights[weights["problem"] == "tev"]
+    tev_budget = sorted(tev["value"].unique())[len(tev["value"].unique()) // 2]
+    risk = tev[tev["value"] == tev_budget].set_index("date")
+    contributions = risk[[c for c in risk.columns if c.startswith("risk|")]]
+    contributions.columns = [f"factor {c.removeprefix('risk|')}" for c in contributions.columns]
+    contributions = contributions.assign(specific=risk["specific_variance"])
+    shares = contributions.div(risk["active_variance"], axis=0)
+    returns = run.load(f"optimization[{model}]", "optimized_returns")
+    names = returns.pivot_table(index="date", columns="strategy", values="effective_names")
+    keep = [
+        c
+        for c in names.columns
+        if c in ("benchmark", "gamma=5", f"tev={tev_budget:g}", f"sector_tev={budget:g}")
+    ]
+    return [
+        figures.scatter(
+            frontier,
+            x="te",
+            y="information_ratio",
+            label="point",
+            group="curve",
+            key="optimization-frontier",
+            title="Active optimization: information ratio versus tracking error",
+            caption="Realized annualized tracking error and information ratio of every sweep "
+            "point (labels: gamma or TEV budget), by moment model and problem.",
+            xlabel="realized tracking error (% per year)",
+            ylabel="information ratio",
+        ),
+        figures.stacked_weights(
+            sectors,
+            key="optimization-sectors",
+            title=f"Sector rotation: industry weights over time (TEV budget {budget:.0%})",
+            caption=f"Industry weights chosen by the sector-rotation problem ({model} "
+            "moments); stocks are held cap-weighted inside each industry.",
+        ),
+        figures.stacked_weights(
+            shares,
+            key="optimization-risk",
+            title=f"Ex-ante active risk by source (TEV budget {tev_budget:.0%})",
+            caption="Share of the ex-ante active variance from each factor and from specific "
+            "risk at each rebalance date; factor shares can be negative when factors hedge "
+            "each other (clipped at 0 in the stack).",
+            ylabel="share of active variance (%)",
+        ),
+        figures.lines(
+            names[keep],
+            key="optimization-diversification",
+            title="Diversification: effective number of names (1 / sum of squared weights)",
+            caption="Held portfolios against the benchmark over time.",
+            ylabel="effective names",
+        ),
+    ]
+
+
+SECTIONS: dict[str, tuple[str, Callable[[RunView], list[Figure]]]] = {
     "hedge": ("Beta-hedged volume-weighted basket", hedge_figures),
     "vol_managed": ("Volatility-managed portfolios", vol_managed_figures),
+    "optimization": ("Factor-model active optimization", optimization_figures),
+    "allocation": ("Allocation backtests", allocation_figures),
 }
 """Strategy -> (section heading, figure builder), in report order."""

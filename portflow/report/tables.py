@@ -7,6 +7,7 @@ render the same :class:`ResultTable` objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -26,10 +27,101 @@ class TableSpec:
     stage: str
     title: str
     columns: dict[str, tuple[str, str]]
-    """Source column -> (header, format); a format of ``""`` means str()."""
+    """Source column -> (header, format); a format of ``""`` means str(); empty: every
+    column but ``note_column``, already formatted by ``reshape``."""
     label: str | tuple[str, ...] | None = None
     """Column(s) naming each row; None = the index."""
     note: str = ""
+    note_column: str | None = None
+    """A column of notes (several joined by " | ") whose distinct notes join the table note."""
+    reshape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    """Turns the stage output into the table's rows before formatting."""
+    terminal: bool = True
+    """False for long tables that only the HTML report shows."""
+
+
+def scope_strategy(scope: str) -> str:
+    """The strategy a run-record scope belongs to: ``optimization[regime]`` -> ``optimization``."""
+    return scope.split("[", 1)[0]
+
+
+def _crisis_table(crises: pd.DataFrame) -> pd.DataFrame:
+    """One row per strategy; total, active and TE per covered window, as formatted cells."""
+    covered = crises[crises["coverage"] != "not covered"]
+    windows = list(dict.fromkeys(covered["window"]))
+    order = list(dict.fromkeys(covered["strategy"]))
+    cells = {}
+    for window in windows:
+        rows = covered[covered["window"] == window].set_index("strategy").reindex(order)
+        partial = " (partial)" if (rows["coverage"] == "partial").any() else ""
+        for column, header in (
+            ("total_return", "total"),
+            ("active_return", "active"),
+            ("tracking_error", "TE"),
+            ("max_drawdown", "max DD"),
+        ):
+            cells[f"{window}{partial} {header}"] = [
+                "" if pd.isna(v) else f"{v:.1%}" for v in rows[column]
+            ]
+    table = pd.DataFrame(cells, index=order)
+    missing = [w for w in dict.fromkeys(crises["window"]) if w not in windows]
+    table["note"] = f"Not covered by the data: {', '.join(missing)}." if missing else ""
+    return table
+
+
+def _optimization_specs(model: str) -> tuple[TableSpec, TableSpec]:
+    moments = {"sample": "rolling-window", "regime": "regime-aware (HMM)"}[model]
+    return (
+        TableSpec(
+            key=f"optimization-{model}",
+            scope=f"optimization[{model}]",
+            stage="optimization_report",
+            title=f"Active optimization, {moments} factor moments: one row per sweep point",
+            columns={
+                "ann_return": ("return %/yr", PERCENT),
+                "sharpe": ("Sharpe", RATIO),
+                "active_return": ("active %/yr", PERCENT),
+                "realized_te": ("realized TE", PERCENT),
+                "ex_ante_te": ("ex-ante TE", PERCENT),
+                "information_ratio": ("IR", RATIO),
+                "turnover": ("turnover/mo", RATIO),
+                "names_held": ("names", "{:.1f}"),
+                "effective_names": ("effective names", "{:.1f}"),
+                "failures": ("failed solves", COUNT),
+            },
+            label="strategy",
+            note="Monthly; weights decided at t earn t+1; TE annualized; IR = active return / "
+            "realized TE; failed solves are counted, never replaced.",
+        ),
+        TableSpec(
+            key=f"crises-{model}",
+            scope=f"optimization[{model}]",
+            stage="crisis_report",
+            title=f"Active optimization in crises, {moments} factor moments",
+            columns={},
+            note="Cumulative total and active return, annualized tracking error and maximum "
+            "drawdown inside each crisis window, beside the full sample.",
+            note_column="note",
+            reshape=_crisis_table,
+        ),
+    )
+
+
+PERCENT_METRICS = {"ann_return", "ann_volatility", "max_drawdown", "ann_cost"}
+
+
+def _mean_plus_minus_std(summary: pd.DataFrame) -> pd.DataFrame:
+    """Seed summary (strategy, metric, mean, std, n_runs) -> one row per multi-seed strategy."""
+    repeated = summary[summary["n_runs"] > 1]
+    cells = repeated.assign(
+        cell=[
+            f"{m:.2%} ± {s:.2%}" if metric in PERCENT_METRICS else f"{m:.2f} ± {s:.2f}"
+            for metric, m, s in repeated[["metric", "mean", "std"]].itertuples(index=False)
+        ]
+    )
+    table = cells.pivot(index="strategy", columns="metric", values="cell")
+    table["n_runs"] = repeated.groupby("strategy")["n_runs"].first()
+    return table
 
 
 SPECS = (
@@ -46,9 +138,10 @@ SPECS = (
             "max_drawdown": ("max drawdown", PERCENT),
             "turnover": ("turnover/yr", RATIO),
             "realized_beta": ("realized beta", RATIO),
-            "volume_measure": ("weights from", ""),
         },
-        note="Daily returns; Sharpe over the daily risk-free rate (mean excess / std, x sqrt 252).",
+        note="Daily returns; Sharpe over the daily risk-free rate (mean excess / std, x sqrt "
+        "252). Basket weights from:",
+        note_column="volume_measure",
     ),
     TableSpec(
         key="hedge-regression",
@@ -81,6 +174,44 @@ SPECS = (
         note="Robust (HC) errors; alphas annualized (x12); costs in bp per unit of "
         "|change in exposure| per month; rescaled alpha uses the unmanaged volatility.",
     ),
+    *_optimization_specs("sample"),
+    *_optimization_specs("regime"),
+    TableSpec(
+        key="allocation-metrics",
+        scope="allocation",
+        stage="backtest_metrics",
+        title="Allocation backtests: net of costs, one row per allocator and seed",
+        columns={
+            "ann_return": ("return %/yr", PERCENT),
+            "ann_volatility": ("volatility %/yr", PERCENT),
+            "sharpe": ("Sharpe", RATIO),
+            "sortino": ("Sortino", RATIO),
+            "max_drawdown": ("max drawdown", PERCENT),
+            "calmar": ("Calmar", RATIO),
+            "ann_turnover": ("turnover/yr", RATIO),
+            "ann_cost": ("cost %/yr", PERCENT),
+            "n_rebalances": ("rebalances", COUNT),
+        },
+        note="Daily net returns; weights drift between rebalances; Sharpe over the daily "
+        "risk-free rate.",
+        note_column="note",
+    ),
+    TableSpec(
+        key="allocation-seeds",
+        scope="allocation",
+        stage="backtest_seed_summary",
+        title="Allocation backtests: mean ± standard deviation over seeds",
+        columns={
+            "ann_return": ("return %/yr", ""),
+            "ann_volatility": ("volatility %/yr", ""),
+            "sharpe": ("Sharpe", ""),
+            "max_drawdown": ("max drawdown", ""),
+            "ann_turnover": ("turnover/yr", ""),
+            "n_runs": ("seeds", ""),
+        },
+        note="Stochastic allocators (the LSTM) are trained once per seed; each seed is a run.",
+        reshape=_mean_plus_minus_std,
+    ),
 )
 
 
@@ -94,6 +225,7 @@ class ResultTable:
     frame: pd.DataFrame
     note: str
     source: ArtifactRef
+    terminal: bool = True
 
     def records(self) -> list[dict[str, str]]:
         """One dict per row, the row label under the key ``""`` first."""
@@ -111,12 +243,13 @@ def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     else:
         names = [spec.label] if isinstance(spec.label, str) else list(spec.label)
         labels = raw[names].astype(str).agg(" / ".join, axis=1)
+    columns = spec.columns or {c: (c, "") for c in raw.columns if c != spec.note_column}
     cells = {
         header: [
             fmt.format(v) if fmt and pd.notna(v) else ("" if pd.isna(v) else str(v))
             for v in raw[column]
         ]
-        for column, (header, fmt) in spec.columns.items()
+        for column, (header, fmt) in columns.items()
         if column in raw.columns
     }
     return pd.DataFrame(cells, index=pd.Index(list(labels), name=""))
@@ -131,6 +264,17 @@ def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
         if version is None:
             continue
         ref = ArtifactRef(spec.stage, version)
-        frame = _formatted(store.load(ref), spec)
-        tables.append(ResultTable(spec.key, spec.scope, spec.title, frame, spec.note, ref))
+        raw = store.load(ref)
+        if spec.reshape is not None:
+            raw = spec.reshape(raw)
+        if raw.empty:
+            continue
+        note = spec.note
+        if spec.note_column:
+            notes = {n for v in raw[spec.note_column].dropna() for n in str(v).split(" | ") if n}
+            note = " ".join([note, *(f"{n.rstrip('.')}." for n in sorted(notes))])
+        frame = _formatted(raw, spec)
+        tables.append(
+            ResultTable(spec.key, spec.scope, spec.title, frame, note, ref, spec.terminal)
+        )
     return tables

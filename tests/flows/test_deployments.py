@@ -79,7 +79,10 @@ def prefect_server(tmp_path_factory):
         log.close()
 
 
-def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, tmp_path):
+def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, copy_store):
+    """Both runs start from copies of the session's default-run store: if the deployment's
+    parameters resolve to the same config as the CLI's, every stage has the same version
+    and nothing is recomputed."""
     url, env = prefect_server
     served = subprocess.Popen(
         [str(BIN / "portflow"), "serve", "research-default", "--no-server"],
@@ -96,7 +99,7 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, tm
                 return response.json() if response.status_code == 200 else None
 
             deployment_id = wait_for(deployment, 90, "the served deployment")["id"]
-            store = tmp_path / "from-deployment"
+            store = copy_store("from-deployment")
             run = api.post(
                 f"/deployments/{deployment_id}/create_flow_run",
                 json={"parameters": {"config": "default", "store_root": str(store)}},
@@ -118,7 +121,7 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, tm
         served.send_signal(signal.SIGTERM)
         served.wait(timeout=60)
 
-    cli_store = tmp_path / "from-cli"
+    cli_store = copy_store("from-cli")
     subprocess.run(
         [str(BIN / "portflow"), "run", "default", "--store", str(cli_store)],
         cwd=ROOT,
@@ -127,8 +130,12 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, tm
         capture_output=True,
     )
 
-    def versions(root):
-        (record,) = (root / "_runs").glob("*.json")
-        return {s["stage"]: s["version"] for s in json.loads(record.read_text())["stages"]}
+    def latest_stages(root):
+        records = [json.loads(p.read_text()) for p in (root / "_runs").glob("*.json")]
+        return max(records, key=lambda r: r["started_at"])["stages"]
 
-    assert versions(store) == versions(cli_store)
+    from_deployment, from_cli = latest_stages(store), latest_stages(cli_store)
+    assert [(s["scope"], s["stage"], s["version"]) for s in from_deployment] == [
+        (s["scope"], s["stage"], s["version"]) for s in from_cli
+    ]
+    assert {s["status"] for s in from_deployment + from_cli} == {"reused"}

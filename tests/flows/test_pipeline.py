@@ -31,11 +31,40 @@ HEDGE = [
     "hedge_metrics",
 ]
 VOL = ["vol_signals", "vol_strategy_returns", "vol_evaluation"]
+ALLOCATION = [
+    "allocation_targets",
+    "allocation_weights",
+    "backtest_returns",
+    "backtest_metrics",
+    "backtest_seed_summary",
+    "lstm_model",
+    "lstm_latest_weights",
+]
+OPTIMIZATION = [
+    "factor_source",
+    "factor_data",
+    "stock_loadings",
+    "benchmark_weights",
+    "factor_moments",
+    "regime_factor_moments",
+]
+PER_MOMENT_MODEL = [
+    "optimized_weights",
+    "optimized_returns",
+    "optimization_report",
+    "crisis_report",
+]
 STAGES = (
     [("data", s) for s in SHARED]
     + [("hedge.data", s) for s in SHARED]
     + [("hedge", s) for s in HEDGE]
     + [("vol_managed", s) for s in VOL]
+    + [("optimization.data", s) for s in SHARED]
+    + [("optimization", s) for s in OPTIMIZATION]
+    + [("optimization[sample]", s) for s in PER_MOMENT_MODEL]
+    + [("optimization[regime]", s) for s in PER_MOMENT_MODEL]
+    + [("allocation.data", s) for s in SHARED]
+    + [("allocation", s) for s in ALLOCATION]
 )
 
 
@@ -67,19 +96,17 @@ def read_artifacts(run_id: str) -> dict[str, object]:
     return {a.key: a.data for a in artifacts}
 
 
-def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
-    store_root = str(tmp_path / "artifacts")
-    config = write_config(tmp_path)
-
-    first = pipeline(config=config, store_root=store_root)
+def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
+    store_root, first = default_run
     assert scoped(first) == STAGES
     assert {s["status"] for s in first.stages} == {"computed"}
 
-    second = pipeline(config=config, store_root=store_root)
+    copied = str(copy_store())
+    second = pipeline(config="default", store_root=copied)
     assert {s["status"] for s in second.stages} == {"reused"}
     assert [s["version"] for s in second.stages] == [s["version"] for s in first.stages]
 
-    store = ArtifactStore(store_root)
+    store = ArtifactStore(copied)
     assert [r.run_id for r in store.runs()] == [first.run_id, second.run_id]
     versions = {s["stage"]: s["version"] for s in first.stages if s["scope"] == "data"}
     monthly = store.load(ArtifactRef("monthly_returns", versions["monthly_returns"]))
@@ -102,11 +129,23 @@ def test_pipeline_runs_then_reuses_every_stage(prefect_harness, tmp_path):
         "market_managed / train",
         "market_managed / test",
     }
+    allocators = [row[""] for row in json.loads(artifacts["allocation-metrics"])]
+    assert allocators[:2] == ["defensive_mix", "equal_weight"] and "lstm[seed=2]" in allocators
+    backtest = ArtifactRef(
+        "hedge_backtest",
+        dict(((s["scope"], s["stage"]), s["version"]) for s in second.stages)[
+            ("hedge", "hedge_backtest")
+        ],
+    )
+    assert f"({store.data_url(backtest)})" in artifacts["hedge-hedge-backtest"]
+    assert f"({store.report_url(second.run_id)})" in artifacts["report"]
+    frontier = json.loads(artifacts["optimization-sample"])
+    assert [row[""] for row in frontier][-1] == "benchmark"
+    assert {row["failed solves"] for row in frontier} == {"0"}
 
 
-def test_changed_setting_recomputes_only_downstream_stages(prefect_harness, tmp_path):
-    store_root = str(tmp_path / "artifacts")
-    pipeline(config=write_config(tmp_path), store_root=store_root)
+def test_changed_setting_recomputes_only_downstream_stages(copy_store, tmp_path):
+    store_root = str(copy_store())
     costlier = pipeline(
         config=write_config(tmp_path, hedge={"cost_rate": 0.001}), store_root=store_root
     )

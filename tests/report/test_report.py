@@ -10,25 +10,34 @@ import pytest
 from typer.testing import CliRunner
 
 from portflow.cli import app
-from portflow.flows.pipeline import pipeline
 from portflow.report.sections import SECTIONS
 from portflow.report.tables import SPECS
 from portflow.storage import ArtifactStore
 
-FIGURES = ["hedge-performance", "hedge-beta", "vol-performance", "vol-exposures"]
+FIGURES = [
+    "hedge-performance",
+    "hedge-beta",
+    "vol-performance",
+    "vol-exposures",
+    "optimization-frontier",
+    "optimization-sectors",
+    "optimization-risk",
+    "optimization-diversification",
+    "allocation-performance",
+    "allocation-weights",
+]
 
 
 @pytest.fixture(scope="module")
-def default_run(prefect_harness, tmp_path_factory):
-    root = str(tmp_path_factory.mktemp("report-store"))
-    record = pipeline(config="default", store_root=root)
-    store = ArtifactStore(root)
+def default_report(default_run):
+    root, record = default_run
+    store = ArtifactStore(str(root))
     html = store.fs.cat_file(store.report_url(record.run_id)).decode()
     return store, record, html
 
 
-def test_every_figure_and_table_is_present(default_run):
-    _, record, html = default_run
+def test_every_figure_and_table_is_present(default_report):
+    _, record, html = default_report
     ids = re.findall(
         r'<figure id="([^"]+)"><img alt="[^"]+" src="data:image/png;base64,([^"]+)"', html
     )
@@ -48,13 +57,13 @@ def chromium() -> str | None:
     )
 
 
-def test_report_renders_in_headless_chromium(default_run, tmp_path):
+def test_report_renders_in_headless_chromium(default_report, tmp_path):
     browser = chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("Chromium is required in CI (.ci/run installs it)")
         pytest.skip("Chromium is not installed (apt-get install chromium)")
-    _, _, html = default_run
+    _, _, html = default_report
     # The test, not the report, carries the probe: it records script errors and, once the
     # page has loaded, how many images decoded to a real size.
     probe = """<script>
@@ -101,8 +110,8 @@ def test_report_renders_in_headless_chromium(default_run, tmp_path):
     }
 
 
-def test_report_command_writes_the_latest_run(default_run, tmp_path):
-    store, record, _ = default_run
+def test_report_command_writes_the_latest_run(default_report, tmp_path):
+    store, record, _ = default_report
     out = tmp_path / "copy.html"
     result = CliRunner().invoke(app, ["report", "--store", store.url, "--out", str(out)])
     assert result.exit_code == 0, result.output

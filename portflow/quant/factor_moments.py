@@ -1,0 +1,225 @@
+"""Factor-model moments at each rebalance date, from a rolling window of data up to t.
+
+Two stages share the window (config slice ``optimization.moments``):
+
+- ``stock_loadings`` (:func:`rolling_factor_loadings`): each stock's monthly excess return
+  regressed by OLS on the factors with a constant, ``r_it - rf_t = a_i + b_i' f_t + e_it``,
+  over the ``window`` months ending at t. Loadings ``F`` (constant first) and residual
+  variances ``E``. NumPy's ``lstsq`` does the work: one call per date solves all stocks
+  with the same observed months at once (one call in a balanced panel); the estimates equal
+  ``statsmodels.OLS`` fits stock by stock (``params`` and ``mse_resid``; see the tests).
+- ``factor_moments`` (:func:`sample_factor_moments`): the factor mean ``mu_f`` and
+  covariance ``Sigma_f`` (``ddof=1``) over the same window.
+
+Rebalance dates are the factor months with at least ``min_observations`` months of factor
+data up to them. A stock is *tradable* at t when it has a return at t and at least
+``min_observations`` returns in the window; otherwise its row has NaN estimates and a
+status saying why. Nothing at t reads data after t.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from portflow.errors import DataError
+
+LOADING = "loading|"
+"""Prefix of the loading columns: ``loading|const`` then ``loading|<factor>``."""
+CONSTANT = "const"
+MEAN = "mean|"
+"""Prefix of the factor mean columns ``mean|<factor>``."""
+COV = "cov|"
+"""Prefix of the factor covariance columns ``cov|<factor>|<factor>`` (all k x k entries)."""
+
+OK = "ok"
+NOT_LISTED = "not_listed"
+TOO_FEW = "too_few_observations"
+RANK_DEFICIENT = "rank_deficient_factors"
+SINGULAR = "singular_factor_covariance"
+
+
+def loading_columns(factors) -> list[str]:
+    """Names of the loading columns, constant first."""
+    return [LOADING + CONSTANT, *(LOADING + f for f in factors)]
+
+
+def moment_columns(factors) -> list[str]:
+    """Names of the factor mean and covariance columns."""
+    return [MEAN + f for f in factors] + [f"{COV}{a}|{b}" for a in factors for b in factors]
+
+
+def factors_of(moments: pd.DataFrame) -> list[str]:
+    """The factor names of a moments table, in order, from its ``mean|`` columns."""
+    return [c.removeprefix(MEAN) for c in moments.columns if c.startswith(MEAN)]
+
+
+def unpack_moments(row: pd.Series, factors) -> tuple[np.ndarray, np.ndarray]:
+    """``(mu_f, Sigma_f)`` of one date's row: shapes (k,) and (k, k)."""
+    k = len(factors)
+    mean = row[[MEAN + f for f in factors]].to_numpy(float)
+    cov = row[[f"{COV}{a}|{b}" for a in factors for b in factors]].to_numpy(float).reshape(k, k)
+    return mean, cov
+
+
+def _check_window(stage: str, window: int, min_observations: int, n_factors: int) -> None:
+    if min_observations <= n_factors + 1:
+        raise DataError(
+            stage,
+            "optimization.moments.min_observations",
+            f"{min_observations} months cannot estimate {n_factors} loadings and a constant "
+            "with a residual variance",
+            f"set optimization.moments.min_observations above {n_factors + 1}",
+        )
+    if min_observations > window:
+        raise DataError(
+            stage,
+            "optimization.moments.min_observations",
+            f"{min_observations} exceeds the window of {window} months",
+            "make min_observations at most optimization.moments.window",
+        )
+
+
+def rebalance_positions(n_months: int, min_observations: int) -> range:
+    """Positions of the rebalance dates in a factor calendar of ``n_months``."""
+    return range(min_observations - 1, n_months)
+
+
+def rolling_factor_loadings(
+    monthly_returns: pd.DataFrame,
+    risk_free_monthly: pd.DataFrame,
+    factor_data: pd.DataFrame,
+    *,
+    window: int,
+    min_observations: int,
+    benchmark: str | None = None,
+) -> pd.DataFrame:
+    """Rolling OLS loadings and residual variances of every stock at every rebalance date.
+
+    Parameters
+    ----------
+    monthly_returns : DataFrame of shape (n_months, n_tickers)
+        Simple monthly returns by month-end; NaN where a stock has no return.
+    risk_free_monthly : DataFrame of shape (n_months, 1)
+        Column ``rf``, decimal per month.
+    factor_data : DataFrame of shape (n_factor_months, n_factors)
+        Factor excess returns; its index is the calendar (``factor_data`` stage).
+    window : int
+        Months in the window ending at t (inclusive).
+    min_observations : int
+        Fewest returns a stock needs in the window; also the first rebalance date's
+        months of factor data.
+    benchmark : str, optional
+        Column of ``monthly_returns`` that is the benchmark index: not a stock, dropped.
+
+    Returns
+    -------
+    DataFrame of shape (n_dates * n_stocks, 6 + n_factors)
+        Columns ``date`` (rebalance month-end t), ``ticker``, ``loading|const`` (monthly
+        alpha), ``loading|<factor>``, ``resid_var`` (``ssr / (T_i - k - 1)``, squared
+        monthly return), ``n_obs`` (returns in the window), ``status`` (``ok``,
+        ``not_listed``, ``too_few_observations`` or ``rank_deficient_factors``) and
+        ``tradable`` (status is ok). Estimates are NaN unless tradable.
+    """
+    stage = "stock_loadings"
+    factors = list(factor_data.columns)
+    k = len(factors)
+    _check_window(stage, window, min_observations, k)
+    stocks = [c for c in monthly_returns.columns if c != benchmark]
+    if not stocks:
+        raise DataError(
+            stage,
+            "monthly_returns",
+            "no stock columns besides the benchmark",
+            "load at least one stock besides the benchmark",
+        )
+    months = factor_data.index
+    rf = risk_free_monthly["rf"].reindex(months).to_numpy(float)
+    excess = monthly_returns[stocks].reindex(months).to_numpy(float) - rf[:, None]
+    design = np.column_stack([np.ones(len(months)), factor_data.to_numpy(float)])
+
+    frames = []
+    for p in rebalance_positions(len(months), min_observations):
+        lo = max(0, p - window + 1)
+        x, y = design[lo : p + 1], excess[lo : p + 1]
+        observed = ~np.isnan(y)
+        n_obs = observed.sum(axis=0)
+        status = np.full(len(stocks), OK, dtype=object)
+        status[n_obs < min_observations] = TOO_FEW
+        status[~observed[-1]] = NOT_LISTED
+        coef = np.full((len(stocks), k + 1), np.nan)
+        resid_var = np.full(len(stocks), np.nan)
+        candidates = np.flatnonzero(status == OK)
+        if candidates.size:
+            patterns, group = np.unique(observed[:, candidates].T, axis=0, return_inverse=True)
+            for g, rows in enumerate(patterns):
+                members = candidates[group.ravel() == g]
+                xg, yg = x[rows], y[rows][:, members]
+                beta, _, rank, _ = np.linalg.lstsq(xg, yg, rcond=None)
+                if rank < k + 1:
+                    status[members] = RANK_DEFICIENT
+                    continue
+                resid = yg - xg @ beta
+                coef[members] = beta.T
+                resid_var[members] = (resid**2).sum(axis=0) / (rows.sum() - k - 1)
+        frame = pd.DataFrame(coef, columns=loading_columns(factors))
+        frame.insert(0, "ticker", stocks)
+        frame.insert(0, "date", months[p])
+        frame["resid_var"] = resid_var
+        frame["n_obs"] = n_obs
+        frame["status"] = status.astype(str)
+        frame["tradable"] = frame["status"].eq(OK)
+        frames.append(frame)
+    if not frames:
+        raise DataError(
+            stage,
+            "optimization.moments.min_observations",
+            f"the {len(months)} months of factor data are fewer than min_observations="
+            f"{min_observations}, so there is no rebalance date",
+            "lengthen the data range or lower optimization.moments.min_observations",
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def sample_factor_moments(
+    factor_data: pd.DataFrame, *, window: int, min_observations: int
+) -> pd.DataFrame:
+    """Factor mean and covariance over the rolling window ending at each rebalance date.
+
+    Parameters
+    ----------
+    factor_data : DataFrame of shape (n_months, n_factors)
+        Factor excess returns, decimal per month.
+    window, min_observations : int
+        As in :func:`rolling_factor_loadings` (same slice, so the same dates).
+
+    Returns
+    -------
+    DataFrame of shape (n_dates, 2 + k + k**2)
+        Index ``date``; columns ``mean|<f>`` (monthly mean), ``cov|<f>|<g>`` (monthly
+        covariance, ``ddof=1``), ``n_obs`` and ``status``: ``ok``, or
+        ``singular_factor_covariance`` when the window's factor returns are collinear
+        (e.g. a factor constant over the window), so neither ``Sigma_f`` nor the
+        loadings are identified at that date.
+    """
+    factors = list(factor_data.columns)
+    _check_window("factor_moments", window, min_observations, len(factors))
+    values = factor_data.to_numpy(float)
+    rows = []
+    for p in rebalance_positions(len(values), min_observations):
+        sample = values[max(0, p - window + 1) : p + 1]
+        demeaned = sample - sample.mean(axis=0)
+        singular = np.linalg.matrix_rank(demeaned) < len(factors)
+        cov = np.atleast_2d(np.cov(sample, rowvar=False, ddof=1))
+        rows.append([*sample.mean(axis=0), *cov.ravel(), len(sample), SINGULAR if singular else OK])
+    if not rows:
+        raise DataError(
+            "factor_moments",
+            "optimization.moments.min_observations",
+            f"the {len(values)} months of factor data are fewer than min_observations="
+            f"{min_observations}",
+            "lengthen the data range or lower optimization.moments.min_observations",
+        )
+    index = factor_data.index[min_observations - 1 :].rename("date")
+    frame = pd.DataFrame(rows, index=index, columns=[*moment_columns(factors), "n_obs", "status"])
+    return frame.astype({"n_obs": int, "status": str})

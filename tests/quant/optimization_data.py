@@ -1,0 +1,53 @@
+"""Small monthly factor-model panels shared by the active-optimization tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+RF = 0.002
+"""Monthly risk-free rate of the panels."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """Stage inputs of a known monthly factor model."""
+
+    monthly_returns: pd.DataFrame
+    """Stocks ``S0``.. plus the benchmark column ``BENCH`` (its equal-weighted mean)."""
+    risk_free_monthly: pd.DataFrame
+    factor_data: pd.DataFrame
+    alphas: np.ndarray
+    betas: np.ndarray
+    idio_vol: np.ndarray
+
+
+def monthly_panel(
+    seed: int = 0, n_stocks: int = 6, n_months: int = 60, start: str = "2001-01-31"
+) -> Panel:
+    """``r - rf = a + B f + e`` with two factors ``MKT``, ``SMB``; month-end index."""
+    rng = np.random.default_rng(seed)
+    months = pd.date_range(start, periods=n_months, freq="ME", name="date")
+    factors = rng.normal([0.006, 0.002], [0.045, 0.03], (n_months, 2))
+    betas = np.column_stack([rng.uniform(0.6, 1.4, n_stocks), rng.normal(0, 0.6, n_stocks)])
+    alphas = rng.normal(0.0, 0.004, n_stocks)
+    idio_vol = rng.uniform(0.03, 0.08, n_stocks)
+    excess = alphas + factors @ betas.T + idio_vol * rng.standard_normal((n_months, n_stocks))
+    stocks = [f"S{i}" for i in range(n_stocks)]
+    returns = pd.DataFrame(excess + RF, index=months, columns=stocks)
+    returns["BENCH"] = returns.mean(axis=1)
+    return Panel(
+        monthly_returns=returns,
+        risk_free_monthly=pd.DataFrame({"rf": RF}, index=months),
+        factor_data=pd.DataFrame(factors, index=months, columns=["MKT", "SMB"]),
+        alphas=alphas,
+        betas=betas,
+        idio_vol=idio_vol,
+    )
+
+
+def sector_map(tickers, industries=("BusEq", "Money", "Hlth")) -> dict[str, str]:
+    """Tickers assigned to ``industries`` in turn."""
+    return {t: industries[i % len(industries)] for i, t in enumerate(tickers)}

@@ -1,0 +1,185 @@
+"""The active-optimization tasks end to end through ``.fn`` on the sample, and on Dask."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import ValidationError
+
+from portflow.config import PricesConfig, SampleData
+from portflow.config.optimization import (
+    SP500_20_SECTORS,
+    ActiveOptimizationConfig,
+    OptimizationConfig,
+    TaskRunnerConfig,
+)
+from portflow.flows import optimization as sweeps
+from portflow.storage import ArtifactStore
+from portflow.tasks import optimization as tasks
+from portflow.tasks.ingest import ingest
+from portflow.tasks.returns import (
+    daily_returns_task,
+    monthly_returns_task,
+    prices_task,
+    risk_free_monthly_task,
+)
+
+TICKERS = ("AAPL", "BAC", "CVX", "JNJ", "KO", "MSFT", "WMT", "XOM")
+DATA = SampleData(universe="sp500_20", tickers=TICKERS, start="2003-01-01", end="2009-12-31")
+CONFIG = OptimizationConfig.model_validate(
+    {
+        "moments": {"window": 36, "min_observations": 24},
+        "regimes": {"min_observations": 48, "n_iter": 10, "tol": 1e-2},
+        "sweep": {"gammas": [5.0], "tev_budgets": [0.04]},
+        "runner": {"chunks": 2},
+    }
+)
+
+
+def upstream(store: str) -> dict:
+    """Foundation stages and the optimization inputs, as the flow would wire them."""
+    ingested = ingest.fn(store, DATA)
+    prices = prices_task.fn(store, ingested.market_data, PricesConfig())
+    daily = daily_returns_task.fn(store, prices)
+    monthly = monthly_returns_task.fn(store, daily)
+    rf = risk_free_monthly_task.fn(store, ingested.risk_free_source, monthly)
+    source = tasks.factor_source_task.fn(store, CONFIG.factors)
+    factors = tasks.factor_data_task.fn(store, source, monthly, rf, CONFIG.factors)
+    loadings = tasks.stock_loadings_task.fn(
+        store, monthly, rf, factors, CONFIG.moments, ingested.benchmark
+    )
+    bench = tasks.benchmark_weights_task.fn(store, loadings, ingested.market_data, CONFIG.benchmark)
+    return {
+        "monthly": monthly,
+        "rf": rf,
+        "source": source,
+        "factors": factors,
+        "loadings": loadings,
+        "bench": bench,
+    }
+
+
+def sweep_serially(store: str, up: dict, moments, name: str):
+    """``optimization_sweep`` without a flow: the chunk tasks one after the other."""
+    ranges = tasks.optimization_chunks_task.fn(store, moments, CONFIG.runner.chunks)
+    chunks = [
+        tasks.optimization_chunk_task.fn(
+            store, up["loadings"], moments, up["bench"], CONFIG.sweep, name, start, end
+        )
+        for start, end in ranges
+    ]
+    return ranges, tasks.optimized_weights_task.fn(store, chunks)
+
+
+@pytest.fixture(scope="module")
+def sample_run(tmp_path_factory):
+    store = str(tmp_path_factory.mktemp("optimization"))
+    up = upstream(store)
+    out = {"store": store, "up": up}
+    out["sample_moments"] = tasks.factor_moments_task.fn(store, up["factors"], CONFIG.moments)
+    out["regime_moments"] = tasks.regime_factor_moments_task.fn(
+        store, up["factors"], CONFIG.regimes
+    )
+    for name in ("sample", "regime"):
+        ranges, weights = sweep_serially(store, up, out[f"{name}_moments"], name)
+        returns = tasks.optimized_returns_task.fn(
+            store, weights, up["bench"], up["monthly"], up["rf"], CONFIG.returns
+        )
+        out[name] = {
+            "ranges": ranges,
+            "weights": weights,
+            "returns": returns,
+            "report": tasks.optimization_report_task.fn(store, returns, weights),
+            "crisis": tasks.crisis_report_task.fn(store, returns, CONFIG.report),
+        }
+    return out
+
+
+def test_sample_chain_produces_every_stage(sample_run):
+    store = ArtifactStore(sample_run["store"])
+    up = sample_run["up"]
+    factors = store.load(up["factors"].ref)
+    assert list(factors.columns) == ["Mkt-RF", "SMB", "HML"]
+    assert factors.index[0] == pd.Timestamp("2003-02-28")  # January 2003 is incomplete
+    loadings = store.load(up["loadings"].ref)
+    assert set(loadings["ticker"]) == set(TICKERS)  # the benchmark SP500 is not a stock
+    bench = store.load(up["bench"].ref)
+    assert (bench["scheme"] == "equal_weight").all()  # the sample has no market caps
+    for name in ("sample", "regime"):
+        run = sample_run[name]
+        assert len(run["ranges"]) == 2
+        weights = store.load(run["weights"].ref)
+        assert (weights["moments"] == name).all() and (weights["status"] == "optimal").all()
+        assert set(weights["strategy"]) == {"gamma=5", "tev=0.04", "sector_gamma=5",
+                                            "sector_tev=0.04"}  # fmt: skip
+        report = store.load(run["report"].ref).set_index("strategy")
+        assert report.loc["benchmark", "benchmark_scheme"] == "equal_weight"
+        assert report["failures"].sum() == 0
+        assert report.loc["tev=0.04", "ex_ante_te"] == pytest.approx(0.04, rel=1e-4)
+        crisis = store.load(run["crisis"].ref)
+        gfc = crisis[crisis["window"] == "global_financial_crisis"]
+        assert (gfc["coverage"] == "covered").all() and (gfc["months"] == 18).all()
+        covid = crisis[crisis["window"] == "covid_crash"]
+        assert (covid["coverage"] == "not covered").all()
+    regime_dates = store.load(sample_run["regime_moments"].ref).index
+    assert regime_dates[0] == pd.Timestamp("2007-01-31")  # the 48th month
+
+
+def test_sector_map_default_covers_the_sample_universe():
+    from portflow.sources.sample import INDUSTRIES, SP500_20
+
+    assert set(SP500_20_SECTORS) == set(SP500_20)
+    assert set(SP500_20_SECTORS.values()) <= set(INDUSTRIES)
+
+
+def test_second_run_reuses_every_artifact(sample_run):
+    store = sample_run["store"]
+    up = upstream(store)
+    assert {r.status for r in up.values()} == {"reused"}
+    ranges, weights = sweep_serially(store, up, sample_run["sample_moments"], "sample")
+    assert weights.status == "reused" and weights.version == sample_run["sample"]["weights"].version
+
+
+def test_dask_local_cluster_runs_the_chunk_tasks(prefect_harness, sample_run, tmp_path):
+    """Both sweeps on a 2-worker LocalCluster give the serial artifacts, byte for byte."""
+    store = str(tmp_path)
+    up = upstream(store)
+    moments = {
+        "sample": tasks.factor_moments_task.fn(store, up["factors"], CONFIG.moments),
+        "regime": tasks.regime_factor_moments_task.fn(store, up["factors"], CONFIG.regimes),
+    }
+    runner = sweeps.build_task_runner(
+        TaskRunnerConfig(kind="dask", n_workers=2, processes=False, chunks=2)
+    )
+
+    results = sweeps.optimization_sweep_flow.with_options(task_runner=runner)(
+        store, up["loadings"], moments, up["bench"], CONFIG.sweep, 2
+    )
+    for name, result in results.items():
+        serial = sample_run[name]["weights"]
+        assert result.version == serial.version and result.status == "computed"
+        dask = ArtifactStore(store).load(result.ref)
+        pd.testing.assert_frame_equal(dask, ArtifactStore(sample_run["store"]).load(serial.ref))
+
+
+def test_task_runner_from_config():
+    threads = sweeps.build_task_runner(TaskRunnerConfig(max_workers=3))
+    assert isinstance(threads, ThreadPoolTaskRunner)
+    remote = sweeps.build_task_runner(TaskRunnerConfig(kind="dask", address="tcp://10.0.0.1:8786"))
+    assert type(remote).__name__ == "DaskTaskRunner" and remote.address == "tcp://10.0.0.1:8786"
+    local = sweeps.build_task_runner(TaskRunnerConfig(kind="dask", n_workers=3))
+    assert local.cluster_kwargs["n_workers"] == 3 and local.address is None
+
+
+def test_config_slices_validate():
+    with pytest.raises(ValidationError, match="min_observations 70 exceeds window 60"):
+        OptimizationConfig.model_validate({"moments": {"min_observations": 70}})
+    with pytest.raises(ValidationError, match="Input should be 'NoDur'"):
+        ActiveOptimizationConfig(sector_map={"AAPL": "Tech"})
+    with pytest.raises(ValidationError, match="distinct"):
+        ActiveOptimizationConfig(gammas=(1.0, 1.0))
+    with pytest.raises(ValidationError, match="start .* is after end"):
+        OptimizationConfig.model_validate(
+            {"report": {"crisis_windows": {"x": ["2009-01-01", "2008-01-01"]}}}
+        )
+    assert np.isclose(sum(CONFIG.sweep.gammas), 5.0)
