@@ -180,7 +180,7 @@ def run(
         _fail(error)
     artifact_store = ArtifactStore(store or settings.store.root)
     print_run(artifact_store, record)
-    console.print(f"Report: {artifact_store.report_url(record.run_id)}")
+    console.print(f"Report: {artifact_store.report_url(record.run_id)}", soft_wrap=True)
 
 
 @app.command()
@@ -276,7 +276,7 @@ def report(
     if out is not None:
         out.write_text(artifact_store.fs.cat_file(url).decode())
         url = str(out)
-    console.print(f"Report of run {record.run_id}: {url}")
+    console.print(f"Report of run {record.run_id}: {url}", soft_wrap=True)
 
 
 @runs_app.command("list")

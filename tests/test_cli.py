@@ -98,3 +98,21 @@ def test_run_prints_stages_and_results(copy_store):
     assert "vol_evaluation" not in result.output  # --strategy hedge runs only the hedge
     assert "Beta hedge: performance of the hedged book" in result.output
     assert "hedged_net" in result.output and "Report: file://" in result.output
+
+
+def test_run_options_are_the_flow_parameters():
+    """`portflow run` and the deployments take the same knobs (so they behave the same)."""
+    import inspect
+
+    from portflow.cli import run
+    from portflow.flows.pipeline import pipeline
+
+    flow_parameters = set(inspect.signature(pipeline.fn).parameters)
+    cli_parameters = set(inspect.signature(run).parameters)
+    renamed = {
+        "strategy": "strategies",
+        "store": "store_root",
+        "tev_budget": "tev_budgets",
+        "risk_aversion": "risk_aversions",
+    }
+    assert {renamed.get(p, p) for p in cli_parameters} == flow_parameters

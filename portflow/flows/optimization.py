@@ -109,6 +109,6 @@ def build_task_runner(config: TaskRunnerConfig) -> TaskRunner:
     )
 
 
-optimization_sweep_flow = flow(name="optimization-sweep", log_prints=True)(optimization_sweep)
+optimization_sweep_flow = flow(name="optimization-sweep")(optimization_sweep)
 """``optimization_sweep`` as a subflow; run it with
 ``optimization_sweep_flow.with_options(task_runner=build_task_runner(config.runner))``."""

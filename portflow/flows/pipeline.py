@@ -269,7 +269,7 @@ def _resolve(scoped: list[tuple[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-@flow(name="pipeline", log_prints=True)
+@flow(name="pipeline")
 def pipeline(
     config: str = "default",
     start: dt.date | None = None,

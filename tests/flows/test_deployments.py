@@ -122,13 +122,14 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, co
         served.wait(timeout=60)
 
     cli_store = copy_store("from-cli")
-    subprocess.run(
+    cli = subprocess.run(
         [str(BIN / "portflow"), "run", "default", "--store", str(cli_store)],
         cwd=ROOT,
         env=env,
-        check=True,
         capture_output=True,
+        text=True,
     )
+    assert cli.returncode == 0, cli.stderr[-3000:]
 
     def latest_stages(root):
         records = [json.loads(p.read_text()) for p in (root / "_runs").glob("*.json")]
