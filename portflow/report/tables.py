@@ -124,6 +124,15 @@ def _mean_plus_minus_std(summary: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+PERFORMANCE = {
+    "ann_return": ("return %/yr", PERCENT),
+    "ann_volatility": ("volatility %/yr", PERCENT),
+    "sharpe": ("Sharpe", RATIO),
+    "sortino": ("Sortino", RATIO),
+    "max_drawdown": ("max drawdown", PERCENT),
+}
+"""The columns of ``portflow.quant.metrics.performance_table`` every strategy reports."""
+
 SPECS = (
     TableSpec(
         key="hedge-metrics",
@@ -131,11 +140,7 @@ SPECS = (
         stage="hedge_metrics",
         title="Beta hedge: performance of the hedged book, the basket and the benchmark",
         columns={
-            "ann_return": ("return %/yr", PERCENT),
-            "ann_volatility": ("volatility %/yr", PERCENT),
-            "sharpe": ("Sharpe", RATIO),
-            "sortino": ("Sortino", RATIO),
-            "max_drawdown": ("max drawdown", PERCENT),
+            **PERFORMANCE,
             "turnover": ("turnover/yr", RATIO),
             "realized_beta": ("realized beta", RATIO),
         },
@@ -182,11 +187,7 @@ SPECS = (
         stage="backtest_metrics",
         title="Allocation backtests: net of costs, one row per allocator and seed",
         columns={
-            "ann_return": ("return %/yr", PERCENT),
-            "ann_volatility": ("volatility %/yr", PERCENT),
-            "sharpe": ("Sharpe", RATIO),
-            "sortino": ("Sortino", RATIO),
-            "max_drawdown": ("max drawdown", PERCENT),
+            **PERFORMANCE,
             "calmar": ("Calmar", RATIO),
             "ann_turnover": ("turnover/yr", RATIO),
             "ann_cost": ("cost %/yr", PERCENT),
