@@ -171,13 +171,17 @@ def optimization_figures(run: RunView) -> list[Figure]:
     contributions = contributions.assign(specific=risk["specific_variance"])
     shares = contributions.div(risk["active_variance"], axis=0)
     returns = run.load(f"optimization[{model}]", "optimized_returns")
+    shown = ("benchmark", "gamma=5", f"tev={tev_budget:g}", f"sector_tev={budget:g}")
+    growth = returns.pivot_table(index="date", columns="strategy", values="portfolio_return")
     names = returns.pivot_table(index="date", columns="strategy", values="effective_names")
-    keep = [
-        c
-        for c in names.columns
-        if c in ("benchmark", "gamma=5", f"tev={tev_budget:g}", f"sector_tev={budget:g}")
-    ]
     return [
+        figures.performance(
+            growth[[c for c in shown if c in growth.columns]],
+            key="optimization-performance",
+            title="Active optimization: cumulative return and drawdown",
+            caption=f"Monthly returns ({model} moments) of a few sweep points against the "
+            "benchmark; weights decided at the end of a month earn the next month's return.",
+        ),
         figures.scatter(
             frontier,
             x="te",
@@ -208,7 +212,7 @@ def optimization_figures(run: RunView) -> list[Figure]:
             ylabel="share of active variance (%)",
         ),
         figures.lines(
-            names[keep],
+            names[[c for c in shown if c in names.columns]],
             key="optimization-diversification",
             title="Diversification: effective number of names (1 / sum of squared weights)",
             caption="Held portfolios against the benchmark over time.",

@@ -19,6 +19,7 @@ FIGURES = [
     "hedge-beta",
     "vol-performance",
     "vol-exposures",
+    "optimization-performance",
     "optimization-frontier",
     "optimization-sectors",
     "optimization-risk",
