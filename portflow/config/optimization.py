@@ -71,19 +71,85 @@ CRISIS_WINDOWS: dict[str, tuple[dt.date, dt.date]] = {
 """Default crisis windows; a window covers every calendar month from start's to end's."""
 
 
-class FactorDataConfig(Frozen):
-    """Slice of ``factor_source`` and ``factor_data``: which factor returns, from where."""
+FrenchDataset = Literal["F-F_Research_Data_Factors", "F-F_Research_Data_5_Factors_2x3"]
+"""Monthly datasets of the Kenneth R. French Data Library that ``french_library`` reads."""
 
-    source: Literal["sample"] = Field(
+FACTOR_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "sample": (),
+    "files": ("path", "date_column", "units"),
+    "french_library": ("dataset", "as_of", "retries", "backoff_seconds"),
+}
+"""Fields of :class:`FactorDataConfig` that belong to one source each."""
+
+
+class FactorDataConfig(Frozen):
+    """Slice of ``factor_source`` and ``factor_data``: which factor returns, from where.
+
+    Every source gives decimal returns per month by month-end, columns named as the
+    Kenneth R. French Data Library names them (``portflow.sources.factors``).
+    """
+
+    source: Literal["sample", "files", "french_library"] = Field(
         "sample",
         description="Where the factor returns come from. sample: the monthly Fama-French "
-        "factors bundled with the sample data (1926-07 to 2018-11).",
+        "factors bundled with the sample data (1926-07 to 2018-11); files: a CSV or parquet "
+        "file of your own; french_library: the Kenneth R. French Data Library, downloaded "
+        "(online) once per as_of date.",
     )
     factors: tuple[str, ...] = Field(
         ("Mkt-RF", "SMB", "HML"),
         min_length=1,
         description="Factor columns used as regressors, excess returns in decimals per month.",
     )
+    path: str | None = Field(
+        None,
+        description="files: CSV or parquet file with one row per month, a date column and "
+        "one column per factor (names as in factors; an RF column is kept too).",
+    )
+    date_column: str = Field(
+        "date",
+        description="files: the date column; YYYYMM (as in Ken French's files) or ISO dates "
+        "(YYYY-MM-DD, YYYY-MM); a date stands for its calendar month.",
+    )
+    units: Literal["percent", "decimal"] | None = Field(
+        None,
+        description="files (required): percent (2.96 = 2.96%, as in Ken French's files) or "
+        "decimal (0.0296).",
+    )
+    dataset: FrenchDataset = Field(
+        "F-F_Research_Data_Factors",
+        description="french_library: F-F_Research_Data_Factors (Mkt-RF, SMB, HML, RF, from "
+        "1926-07) or F-F_Research_Data_5_Factors_2x3 (adds RMW, CMA; from 1963-07).",
+    )
+    as_of: dt.date | None = Field(
+        None,
+        description="french_library: date of the download; null = today. Same dataset + "
+        "as_of = no download; months ending after as_of are dropped.",
+    )
+    retries: int = Field(
+        3, ge=0, le=10, description="french_library: retries on a failed download."
+    )
+    backoff_seconds: float = Field(
+        2.0, gt=0, description="french_library: first retry delay; doubles each time."
+    )
+
+    @model_validator(mode="after")
+    def _fields_match_source(self):
+        foreign = [
+            field
+            for source, fields in FACTOR_SOURCE_FIELDS.items()
+            if source != self.source
+            for field in fields
+            if field in self.model_fields_set
+        ]
+        if foreign:
+            raise ValueError(
+                f"{', '.join(foreign)} do not apply to source {self.source!r}; remove them "
+                "or set the source they belong to"
+            )
+        if self.source == "files" and (self.path is None or self.units is None):
+            raise ValueError("source 'files' needs path and units (percent or decimal)")
+        return self
 
 
 class FactorMomentsConfig(Frozen):

@@ -7,7 +7,10 @@ stocks tradable at t (``stock_loadings``). Weights are
   of month t (unadjusted close: an adjusted price times shares is not a capitalization),
   over the tradable stocks; a tradable stock without a cap at t gets weight 0;
 - ``equal``: ``1 / n_tradable``, the stated alternative when the data has no caps (the
-  bundled sample data has none, so offline the benchmark is equal-weighted).
+  bundled sample data has none, so offline the benchmark is equal-weighted);
+- ``auto``: ``cap`` at the dates where every tradable stock has a cap, ``equal`` at the
+  others (e.g. before a live source's share-count history begins), never a cap weight
+  that silently drops stocks.
 
 The chosen scheme is named in every row (column ``scheme``) and carried into the report.
 """
@@ -89,7 +92,23 @@ def benchmark_weights(
     if use_caps:
         caps = month_end_caps(market_data).stack().rename("cap")
         keys = pd.MultiIndex.from_frame(tradable[["date", "ticker"]])
-        tradable["cap"] = caps.reindex(keys).fillna(0.0).to_numpy()
+        tradable["cap"] = caps.reindex(keys).to_numpy()
+        if scheme == "auto":
+            complete = tradable["cap"].notna().groupby(tradable["date"]).transform("all")
+            if not complete.all():
+                capped = benchmark_weights(
+                    stock_loadings[stock_loadings["date"].isin(tradable.loc[complete, "date"])],
+                    market_data,
+                    scheme="cap",
+                )
+                equal = benchmark_weights(
+                    stock_loadings[~stock_loadings["date"].isin(tradable.loc[complete, "date"])],
+                    market_data.drop(columns=list(CAP_FIELDS)),
+                    scheme="equal",
+                )
+                merged = pd.concat([capped, equal]).sort_values(["date", "ticker"])
+                return merged.reset_index(drop=True)
+        tradable["cap"] = tradable["cap"].fillna(0.0)
         totals = tradable.groupby("date")["cap"].transform("sum")
         empty = tradable.loc[totals.le(0), "date"].unique()
         if len(empty):

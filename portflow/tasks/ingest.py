@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 from portflow.config import DataConfig
 from portflow.sources import YahooSource, make_source
-from portflow.storage import ArtifactRef, ArtifactStore, lineage_version
+from portflow.storage import ArtifactStore
 from portflow.tasks import stage_task
-from portflow.tasks.stage import StageResult, persist
+from portflow.tasks.stage import StageResult, cached_download, persist
 
 DOWNLOAD_STAGE = "yfinance_download"
 
@@ -29,30 +29,6 @@ class Ingested:
         return [*found, self.market_data, self.risk_free_source]
 
 
-def _cached_download(store: ArtifactStore, source: YahooSource, run_id: str | None):
-    """The raw download for this request and as-of date: from the store, or downloaded once."""
-    started = time.perf_counter()
-    request = source.request()
-    ref = ArtifactRef(DOWNLOAD_STAGE, lineage_version(DOWNLOAD_STAGE, "", request, {}))
-    if store.exists(ref):
-        raw = store.load(ref)
-        result = StageResult(
-            ref.stage, ref.version, len(raw), "reused", time.perf_counter() - started
-        )
-        return raw, result
-    raw = source.download()
-    result = persist(
-        store,
-        DOWNLOAD_STAGE,
-        raw,
-        started=started,
-        version=ref.version,
-        params=request,
-        run_id=run_id,
-    )
-    return raw, result
-
-
 @stage_task(name="ingest")
 def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Ingested:
     """Load the source's daily table and risk-free series; version them by content."""
@@ -61,7 +37,7 @@ def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Inges
     source = make_source(data)
     download = None
     if isinstance(source, YahooSource):
-        raw, download = _cached_download(store, source, run_id)
+        raw, download = cached_download(store, DOWNLOAD_STAGE, source, run_id)
         market = source.parse(raw)
     else:
         market = source.load()

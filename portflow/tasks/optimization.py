@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from portflow.config.base import Frozen
 from portflow.config.optimization import (
     ActiveOptimizationConfig,
     ActiveReturnsConfig,
@@ -36,10 +37,22 @@ from portflow.quant.factor_moments import rolling_factor_loadings, sample_factor
 from portflow.quant.optimization_report import crisis_report, optimization_report
 from portflow.quant.optimization_sweep import combine_chunks, optimize_active_portfolios
 from portflow.quant.regimes import regime_factor_moments
-from portflow.sources.sample import french_factors
+from portflow.sources.factors import FrenchLibrary, make_factor_source
 from portflow.storage import ArtifactStore
 from portflow.tasks import stage_task
-from portflow.tasks.stage import StageResult, persist, run_stage
+from portflow.tasks.stage import StageResult, cached_download, persist, run_stage
+
+
+class FactorAlignmentParams(Frozen):
+    """The fields of the ``optimization.factors`` slice that ``align_factor_data`` takes.
+
+    The source's own settings (path, dataset, ...) are not passed: the ``factor_source``
+    artifact, an input, already depends on them. Same lineage as the slice had before
+    those settings existed.
+    """
+
+    source: str
+    factors: tuple[str, ...]
 
 
 class StockLoadingsParams(FactorMomentsConfig):
@@ -56,19 +69,34 @@ class ChunkParams(ActiveOptimizationConfig):
     moments: Literal["sample", "regime"]
 
 
+FRENCH_DOWNLOAD_STAGE = "french_library_download"
+
+
 @stage_task(name="factor_source")
 def factor_source_task(
     store_url: str, config: FactorDataConfig, run_id: str | None = None
 ) -> StageResult:
-    """Factor returns from the source layer, versioned by content (like ``ingest``)."""
+    """Factor returns from ``config.source``, versioned by content (like ``ingest``).
+
+    A ``french_library`` download is cached in the store per dataset and as-of date.
+    """
     started = time.perf_counter()
-    table = french_factors()  # config.source == "sample", the only source so far
+    store = ArtifactStore(store_url)
+    source = make_factor_source(config)
+    upstream = None
+    if isinstance(source, FrenchLibrary):
+        raw, download = cached_download(store, FRENCH_DOWNLOAD_STAGE, source, run_id)
+        table = source.parse(raw)
+        upstream = {"download": download.ref}
+    else:
+        table = source.load()
     return persist(
-        ArtifactStore(store_url),
+        store,
         "factor_source",
         table,
         started=started,
-        params={"source": config.source},
+        params=config.model_dump(mode="json"),
+        upstream=upstream,
         run_id=run_id,
     )
 
@@ -92,7 +120,7 @@ def factor_data_task(
             "monthly_returns": monthly,
             "risk_free_monthly": risk_free_monthly,
         },
-        params=config,
+        params=FactorAlignmentParams(source=config.source, factors=config.factors),
         run_id=run_id,
     )
 

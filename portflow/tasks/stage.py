@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import pandas as pd
 from pydantic import BaseModel
@@ -79,6 +79,38 @@ def persist(
             run_id=run_id,
         )
     return StageResult(stage, ref.version, len(frame), status, time.perf_counter() - started)
+
+
+class Downloadable(Protocol):
+    """A source whose raw download is cached: ``request()`` identifies it (JSON-able, the
+    cache key, including the as-of date) and ``download()`` fetches it as a DataFrame."""
+
+    def request(self) -> dict: ...
+
+    def download(self) -> pd.DataFrame: ...
+
+
+def cached_download(
+    store: ArtifactStore, stage: str, source: Downloadable, run_id: str | None = None
+) -> tuple[pd.DataFrame, StageResult]:
+    """A source's raw download for its request: from the store, or downloaded once.
+
+    The download is itself an artifact of ``stage``, versioned by the request, so a re-run
+    with the same request and as-of date makes no network call.
+    """
+    started = time.perf_counter()
+    request = source.request()
+    ref = ArtifactRef(stage, lineage_version(stage, "", request, {}))
+    if store.exists(ref):
+        raw = store.load(ref)
+        return raw, StageResult(
+            stage, ref.version, len(raw), "reused", time.perf_counter() - started
+        )
+    raw = source.download()
+    result = persist(
+        store, stage, raw, started=started, version=ref.version, params=request, run_id=run_id
+    )
+    return raw, result
 
 
 def run_stage(

@@ -68,3 +68,28 @@ def test_cap_scheme_without_caps_is_a_named_error():
         benchmark_weights(loadings({"A": True}), no_caps, scheme="cap")
     with pytest.raises(DataError, match="no tradable stock has a market cap"):
         benchmark_weights(loadings({"C": True}), daily_panel(), scheme="cap")
+
+
+def test_auto_falls_back_to_equal_weights_on_dates_with_a_missing_cap():
+    """Two stocks with caps in January; in February B's share count is unknown."""
+    market = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2020-01-31", "2020-01-31", "2020-02-28", "2020-02-28"]),
+            "ticker": ["A", "B", "A", "B"],
+            "close": [10.0, 20.0, 11.0, 21.0],
+            "shares_outstanding": [100.0, 150.0, 100.0, np.nan],
+        }
+    )
+    tradable = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2020-01-31", "2020-01-31", "2020-02-29", "2020-02-29"]),
+            "ticker": ["A", "B", "A", "B"],
+            "tradable": True,
+        }
+    )
+    weights = benchmark_weights(tradable, market, scheme="auto").set_index(["date", "ticker"])
+    january, february = pd.Timestamp("2020-01-31"), pd.Timestamp("2020-02-29")
+    assert weights.loc[(january, "A"), "weight"] == pytest.approx(1000 / 4000)
+    assert weights.loc[(january, "A"), "scheme"] == "cap_weight"
+    assert weights.loc[(february, "A"), "weight"] == weights.loc[(february, "B"), "weight"] == 0.5
+    assert weights.loc[(february, "B"), "scheme"] == "equal_weight"

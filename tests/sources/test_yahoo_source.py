@@ -12,7 +12,10 @@ import pytest
 
 from portflow.config import YFinanceData
 from portflow.errors import DataError
-from portflow.sources.yahoo import YahooSource
+from portflow.quant.benchmark_weights import benchmark_weights
+from portflow.sources.yahoo import YahooSource, point_in_time_shares
+
+pytestmark = pytest.mark.filterwarnings("ignore:Yahoo Finance has no shares outstanding")
 
 FIXTURES = Path(__file__).parents[1] / "data" / "sources"
 SYMBOLS = ["AAPL", "IBM", "MSFT", "^IXIC", "^IRX"]
@@ -22,6 +25,33 @@ def recorded(name: str) -> tuple[pd.DataFrame, list[str]]:
     """A recorded ``yf.download`` frame and the error lines yfinance logged with it."""
     frame = pd.read_csv(FIXTURES / f"{name}.csv", header=[0, 1], index_col=0, parse_dates=True)
     return frame, (FIXTURES / f"{name}.log").read_text().splitlines()
+
+
+def recorded_shares() -> dict[str, pd.Series]:
+    """Recorded ``Ticker.get_shares_full`` Series (tz-aware New York timestamps) by ticker."""
+    table = pd.read_csv(FIXTURES / "yf_shares_full.csv")
+    stamps = pd.to_datetime(table["Date"], utc=True).dt.tz_convert("America/New_York")
+    return {
+        ticker: pd.Series(rows["shares"].to_numpy(), index=pd.DatetimeIndex(stamps[rows.index]))
+        for ticker, rows in table.groupby("ticker")
+    }
+
+
+class FakeShares:
+    """Stands in for ``Ticker(t).get_shares_full``: recorded Series, None, or an exception."""
+
+    def __init__(self, overrides=None) -> None:
+        self.answers = {**recorded_shares(), **(overrides or {})}
+        self.calls: list[tuple[str, dict]] = []
+
+    def __call__(self, ticker, **kwargs):
+        self.calls.append((ticker, kwargs))
+        answer = self.answers.get(ticker)  # IBM: Yahoo has no counts, yfinance says None
+        if isinstance(answer, list):  # one outcome per call
+            answer = answer.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 class FakeDownload:
@@ -42,14 +72,15 @@ class FakeDownload:
         return frame
 
 
-def source(*outcomes, tickers=("AAPL", "IBM", "MSFT"), retries=3, **config):
-    """A YahooSource on the recorded window, with fake download and recorded sleeps."""
+def source(*outcomes, tickers=("AAPL", "IBM", "MSFT"), retries=3, shares=None, **config):
+    """A YahooSource on the recorded window, with fake download, shares and recorded sleeps."""
     sleeps: list[float] = []
     fake = FakeDownload(*outcomes)
     settings = {"start": dt.date(2012, 10, 1), "end": dt.date(2012, 11, 30)} | config
     yahoo = YahooSource(
         YFinanceData(tickers=tickers, benchmark="^IXIC", retries=retries, **settings),
         download=fake,
+        shares=shares or FakeShares(),
         sleep=sleeps.append,
         today=dt.date(2024, 5, 6),
     )
@@ -79,6 +110,7 @@ def test_request_resolves_end_and_as_of():
         "start": "2012-10-01",
         "end": "2024-05-06",
         "as_of": "2024-05-06",
+        "shares_outstanding": True,
     }
     yahoo, _, _ = source(end=None, as_of=dt.date(2020, 1, 3))
     assert (yahoo.request()["end"], yahoo.request()["as_of"]) == ("2020-01-03", "2020-01-03")
@@ -106,7 +138,8 @@ def test_one_batched_call_with_unadjusted_prices():
 
 def test_download_is_a_tidy_long_table(assert_tidy):
     yahoo, _, _ = source("yf_download_ok")
-    raw = yahoo.download()
+    with pytest.warns(UserWarning, match="no shares outstanding for IBM"):
+        raw = yahoo.download()
     assert_tidy(raw)
     assert list(raw.columns) == [
         "date",
@@ -117,6 +150,7 @@ def test_download_is_a_tidy_long_table(assert_tidy):
         "close",
         "adj_close",
         "volume",
+        "shares_outstanding",
     ]
     assert sorted(raw["ticker"].unique()) == sorted(SYMBOLS)
     frame, _ = recorded("yf_download_ok")
@@ -188,3 +222,145 @@ def test_exceptions_on_every_attempt_name_every_ticker():
         yahoo.download()
     assert err.value.field == ", ".join(SYMBOLS)
     assert sleeps == [2.0]
+
+
+# Shares outstanding ---------------------------------------------------------------------
+
+
+def as_of(counts: pd.Series, day: pd.Timestamp) -> float:
+    """The oracle: the last count whose New York calendar day is on or before ``day``."""
+    days = pd.DatetimeIndex(counts.index).tz_localize(None).normalize()
+    known = counts[days <= day]
+    return float(known.iloc[-1]) if len(known) else np.nan
+
+
+def test_recorded_shares_are_in_get_shares_full_format():
+    shares = recorded_shares()
+    assert sorted(shares) == ["AAPL", "MSFT"]  # IBM: yfinance returned None
+    aapl = shares["AAPL"]
+    assert str(aapl.index.tz) == "America/New_York"
+    assert aapl.index.is_monotonic_increasing and aapl.index.has_duplicates
+
+
+def test_shares_are_asked_for_the_stocks_only_with_a_lookback():
+    fake = FakeShares()
+    yahoo, _, _ = source("yf_download_ok", shares=fake)
+    yahoo.download()
+    # 548 days before 2012-10-01 so the count in force on the first day is known; end exclusive
+    window = {"start": "2011-04-02", "end": "2012-12-01"}
+    assert fake.calls == [("AAPL", window), ("IBM", window), ("MSFT", window)]
+
+
+def test_shares_outstanding_is_the_last_count_known_on_each_day(assert_tidy):
+    yahoo, _, _ = source("yf_download_ok")
+    with pytest.warns(UserWarning, match=r"no shares outstanding for IBM: ") as caught:
+        raw = yahoo.download()
+    assert len(caught) == 1
+    data = yahoo.parse(raw)
+    assert_tidy(data.daily)
+    shares = data.daily.set_index(["date", "ticker"])["shares_outstanding"]
+    recorded = recorded_shares()
+    for ticker in ("AAPL", "MSFT"):
+        got = shares.xs(ticker, level="ticker")
+        expected = [as_of(recorded[ticker], day) for day in got.index]
+        np.testing.assert_array_equal(got.to_numpy(), expected)
+    aapl = shares.xs("AAPL", level="ticker")
+    assert aapl.loc["2012-10-01"] == 937_406_000  # reported 2012-07-20, before the window
+    assert aapl.loc["2012-10-25"] == 937_406_000  # the new count is not known yet
+    assert aapl.loc["2012-10-26"] == 939_208_000  # reported that day (twice)
+    assert aapl.loc["2012-11-30"] == 939_380_000
+    msft = shares.xs("MSFT", level="ticker")
+    assert msft.loc[:"2012-10-17"].isna().all()  # no count before the first: never back-filled
+    assert msft.loc["2012-10-18"] == 8_381_000_000
+    assert shares.xs("IBM", level="ticker").isna().all()
+    assert shares.xs("^IXIC", level="ticker").isna().all()  # the benchmark has no shares
+
+
+def test_a_count_reported_later_does_not_change_earlier_days():
+    base, _, _ = source("yf_download_ok")
+    later = recorded_shares()["AAPL"]
+    revised = pd.concat(
+        [later, pd.Series([1.0], index=pd.DatetimeIndex(["2012-11-01 09:00"], tz=later.index.tz))]
+    ).sort_index()
+    perturbed, _, _ = source("yf_download_ok", shares=FakeShares({"AAPL": revised}))
+    before = base.download().set_index(["date", "ticker"])["shares_outstanding"]
+    after = perturbed.download().set_index(["date", "ticker"])["shares_outstanding"]
+    cut = pd.Timestamp("2012-10-31")
+    dates = before.index.get_level_values("date")
+    pd.testing.assert_series_equal(before[dates <= cut], after[dates <= cut])
+    assert after.loc[(pd.Timestamp("2012-11-01"), "AAPL")] == 1.0
+
+
+def test_point_in_time_shares_keeps_the_last_count_of_a_day_and_never_fills_backward():
+    counts = pd.Series(
+        [5.0, 6.0, 7.0, np.nan],
+        index=pd.DatetimeIndex(
+            ["2020-01-03 16:00", "2020-01-03 09:00", "2020-01-08 00:00", "2020-01-09"],
+            tz="America/New_York",
+        ),
+    )
+    days = pd.Series(pd.to_datetime(["2020-01-09", "2020-01-02", "2020-01-03", "2020-01-07"]))
+    got = point_in_time_shares(counts, days)
+    np.testing.assert_array_equal(got, [7.0, np.nan, 5.0, 5.0])  # 16:00 is later than 09:00
+
+
+def test_share_failures_are_retried_then_left_missing_with_a_warning():
+    fake = FakeShares(
+        {"AAPL": [ConnectionError("reset"), recorded_shares()["AAPL"]], "MSFT": OSError("down")}
+    )
+    yahoo, _, sleeps = source("yf_download_ok", shares=fake, retries=2, backoff_seconds=1.0)
+    with pytest.warns(UserWarning) as caught:
+        raw = yahoo.download()
+    message = str(caught[0].message)
+    assert "IBM; MSFT (OSError('down'))" in message and "AAPL" not in message
+    assert [t for t, _ in fake.calls] == ["AAPL", "AAPL", "IBM", "MSFT", "MSFT", "MSFT"]
+    assert sleeps == [1.0, 1.0, 2.0]  # AAPL once; IBM's None is an answer, not retried
+    per_ticker = raw.groupby("ticker")["shares_outstanding"].count()
+    assert per_ticker["AAPL"] > 0 and per_ticker["MSFT"] == 0
+
+
+def test_without_any_counts_the_column_is_absent_and_benchmark_is_equal_weight():
+    fake = FakeShares({"AAPL": None, "MSFT": None})
+    yahoo, _, _ = source("yf_download_ok", shares=fake)
+    with pytest.warns(UserWarning, match="AAPL; IBM; MSFT"):
+        data = yahoo.load()
+    assert "shares_outstanding" not in data.daily.columns
+    loadings = pd.DataFrame(
+        {"date": pd.Timestamp("2012-10-31"), "ticker": ["AAPL", "MSFT"], "tradable": True}
+    )
+    weights = benchmark_weights(loadings, data.daily, scheme="auto")
+    assert (weights["scheme"] == "equal_weight").all()
+
+
+def test_yahoo_caps_give_cap_weights():
+    yahoo, _, _ = source("yf_download_ok")
+    data = yahoo.parse(yahoo.download())
+    months = pd.to_datetime(["2012-10-31", "2012-11-30"])
+    loadings = pd.DataFrame(
+        [(m, t, True) for m in months for t in ("AAPL", "IBM", "MSFT")],
+        columns=["date", "ticker", "tradable"],
+    )
+    # auto: IBM has no share count, so cap weights would silently drop it: equal weights,
+    # named as such, on those dates. An explicit scheme: cap weights IBM at 0.
+    auto = benchmark_weights(loadings, data.daily, scheme="auto")
+    assert (auto["scheme"] == "equal_weight").all()
+    assert auto["weight"].tolist() == pytest.approx([1 / 3] * 6)
+    weights = benchmark_weights(loadings, data.daily, scheme="cap").set_index(["date", "ticker"])
+    assert (weights["scheme"] == "cap_weight").all()
+    covered = loadings[loadings["ticker"] != "IBM"]
+    assert (benchmark_weights(covered, data.daily, scheme="auto")["scheme"] == "cap_weight").all()
+    frame, _ = recorded("yf_download_ok")
+    shares = recorded_shares()
+    for month in months:
+        last_day = frame.index[frame.index <= month].max()  # last trading day of the month
+        caps = {
+            t: frame.loc[last_day, ("Close", t)] * as_of(shares[t], last_day)
+            for t in ("AAPL", "MSFT")
+        }
+        total = sum(caps.values())
+        for ticker, cap in caps.items():
+            assert weights.loc[(month, ticker), "cap"] == pytest.approx(cap, rel=1e-12)
+            assert weights.loc[(month, ticker), "weight"] == pytest.approx(cap / total, rel=1e-12)
+        assert weights.loc[(month, "IBM"), "weight"] == 0.0  # no count from Yahoo
+    oct_aapl = weights.loc[(months[0], "AAPL"), "cap"]
+    assert oct_aapl == pytest.approx(frame.loc["2012-10-31", ("Close", "AAPL")] * 939_208_000)
