@@ -1,8 +1,10 @@
 """The ``pipeline`` flow: shared stages per universe, then every configured strategy.
 
 Composition only: which tasks run, in what order, on which inputs. Tasks are submitted
-with their upstream futures, so branches that do not depend on each other (the hedge on
-its universe, the volatility-managed portfolios on theirs) run concurrently.
+with their upstream futures, so branches that do not depend on each other (the hedge, the
+volatility-managed portfolios, the optimization sweep and the allocation backtests, each on
+its universe) run concurrently. The optimization sweep runs as a subflow on the task
+runner its config asks for (threads or Dask).
 """
 
 from __future__ import annotations
