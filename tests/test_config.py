@@ -104,3 +104,11 @@ def test_overrides_are_validated_like_yaml():
         with_overrides(config, settings={"hedge.beta_window": "long"})
     with pytest.raises(ConfigError, match="not configured"):
         with_overrides(with_overrides(config, strategies=["hedge"]), strategies=["vol_managed"])
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_no_overrides_give_the_same_config(path):
+    from portflow.config import with_overrides
+
+    config = load_config(path)
+    assert with_overrides(config) == config

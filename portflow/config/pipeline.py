@@ -184,12 +184,15 @@ def with_overrides(
     settings : dict, optional
         Dotted YAML paths to new values, e.g. ``{"hedge.window": 60}``.
     """
-    raw = config.model_dump(mode="json", by_alias=True)
+    # Only what the config set: defaults re-apply on validation, and validators that
+    # reject fields foreign to a choice (e.g. a factor source) see what the user wrote.
+    raw = config.model_dump(mode="json", by_alias=True, exclude_unset=True)
+    raw.setdefault("data", {})
     own_data = [raw[name]["data"] for name in config.strategies() if raw[name].get("data")]
     for section in [raw["data"], *own_data]:
-        if start is not None and "start" in section:
+        if start is not None:
             section["start"] = start.isoformat()
-        if end is not None and "end" in section:
+        if end is not None:
             section["end"] = end.isoformat()
     if strategies is not None:
         missing = sorted(set(strategies) - set(config.strategies()))
