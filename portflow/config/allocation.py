@@ -15,7 +15,8 @@ discriminated union on ``kind``, looked up in :data:`ALLOCATOR_CONFIGS` (never a
       costs: {proportional_cost: 0.0005, fixed_cost: 0.0}
 
 The ``allocation_targets`` stage gets every field but ``data`` and ``costs``, plus the
-benchmark (:class:`AllocationTargetsParams`); ``backtest_returns`` gets ``costs``; the LSTM model
+benchmark (:class:`AllocationTargetsParams`, built with ``from_section``);
+``backtest_returns`` gets ``costs``; the LSTM model
 stages get an :class:`LSTMModelParams` built with :meth:`LSTMModelParams.from_allocation`.
 Field names equal the keyword arguments of the functions in ``portflow.quant.backtest``,
 ``portflow.quant.allocators`` and ``portflow.quant.lstm_allocator``.
@@ -222,12 +223,6 @@ class AllocationTargetsParams(AllocationTargetsConfig):
     benchmark: str | None = Field(
         None, description="Benchmark ticker, left out of the universe when tickers is null."
     )
-
-    @classmethod
-    def from_allocation(
-        cls, config: AllocationConfig, benchmark: str | None
-    ) -> AllocationTargetsParams:
-        return cls(**dict(config.model_dump(exclude={"costs", "data"}), benchmark=benchmark))
 
 
 class LSTMModelParams(Frozen):

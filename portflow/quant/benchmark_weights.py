@@ -86,44 +86,33 @@ def benchmark_weights(
             "set optimization.benchmark.scheme to equal or auto, or load a panel with "
             "shares_outstanding (files source)",
         )
-    use_caps = has_caps and scheme in ("cap", "auto")
     tradable = stock_loadings.loc[stock_loadings["tradable"], ["date", "ticker"]]
     tradable = tradable.reset_index(drop=True)
-    if use_caps:
-        caps = month_end_caps(market_data).stack().rename("cap")
-        keys = pd.MultiIndex.from_frame(tradable[["date", "ticker"]])
-        tradable["cap"] = caps.reindex(keys).to_numpy()
-        if scheme == "auto":
-            complete = tradable["cap"].notna().groupby(tradable["date"]).transform("all")
-            if not complete.all():
-                capped = benchmark_weights(
-                    stock_loadings[stock_loadings["date"].isin(tradable.loc[complete, "date"])],
-                    market_data,
-                    scheme="cap",
-                )
-                equal = benchmark_weights(
-                    stock_loadings[~stock_loadings["date"].isin(tradable.loc[complete, "date"])],
-                    market_data.drop(columns=list(CAP_FIELDS)),
-                    scheme="equal",
-                )
-                merged = pd.concat([capped, equal]).sort_values(["date", "ticker"])
-                return merged.reset_index(drop=True)
-        tradable["cap"] = tradable["cap"].fillna(0.0)
-        totals = tradable.groupby("date")["cap"].transform("sum")
-        empty = tradable.loc[totals.le(0), "date"].unique()
-        if len(empty):
-            raise DataError(
-                STAGE,
-                "shares_outstanding",
-                f"no tradable stock has a market cap on {len(empty)} dates, first "
-                f"{pd.Timestamp(empty[0]):%Y-%m-%d}",
-                "supply close and shares_outstanding for those months, or use "
-                "optimization.benchmark.scheme: equal",
-            )
-        tradable["weight"] = tradable["cap"] / totals
-        tradable["scheme"] = "cap_weight"
+    by_date = tradable.groupby("date")["ticker"]
+    cap = pd.Series(np.nan, index=tradable.index)
+    if has_caps and scheme in ("cap", "auto"):
+        caps = month_end_caps(market_data).stack()
+        cap[:] = caps.reindex(pd.MultiIndex.from_frame(tradable[["date", "ticker"]])).to_numpy()
+    # Per date: cap weights when the scheme asks for them (auto: only where every tradable
+    # stock has a cap), equal weights otherwise.
+    if scheme == "cap":
+        capped = pd.Series(True, index=tradable.index)
     else:
-        tradable["cap"] = np.nan
-        tradable["weight"] = 1.0 / tradable.groupby("date")["ticker"].transform("size")
-        tradable["scheme"] = "equal_weight"
+        capped = cap.notna().groupby(tradable["date"]).transform("all")
+    totals = cap.fillna(0.0).groupby(tradable["date"]).transform("sum")
+    empty = tradable.loc[capped & totals.le(0), "date"].unique()
+    if len(empty):
+        raise DataError(
+            STAGE,
+            "shares_outstanding",
+            f"no tradable stock has a market cap on {len(empty)} dates, first "
+            f"{pd.Timestamp(empty[0]):%Y-%m-%d}",
+            "supply close and shares_outstanding for those months, or use "
+            "optimization.benchmark.scheme: auto or equal",
+        )
+    tradable["cap"] = cap.where(capped)
+    tradable["weight"] = np.where(
+        capped, cap.fillna(0.0) / totals.where(capped), 1.0 / by_date.transform("size")
+    )
+    tradable["scheme"] = np.where(capped, "cap_weight", "equal_weight")
     return tradable[["date", "ticker", "weight", "cap", "scheme"]]

@@ -29,7 +29,7 @@ def allocation_targets_task(
         "allocation_targets",
         allocation_targets,
         inputs={"daily_returns": daily},
-        params=AllocationTargetsParams.from_allocation(config, benchmark),
+        params=AllocationTargetsParams.from_section(config, benchmark=benchmark),
         run_id=run_id,
     )
 

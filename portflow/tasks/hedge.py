@@ -46,12 +46,6 @@ class MetricsParams(Frozen):
     dollar_volume: bool
 
 
-def _slice(model: type[Frozen], config: HedgeConfig, **extra) -> Frozen:
-    """The fields of ``config`` that ``model`` declares, plus ``extra``."""
-    fields = set(model.model_fields) - set(extra)
-    return model(**config.model_dump(include=fields), **extra)
-
-
 @stage_task(name="volume_weights")
 def volume_weights_task(
     store_url: str,
@@ -66,7 +60,7 @@ def volume_weights_task(
         "volume_weights",
         volume_weights,
         inputs={"market_data": market_data},
-        params=_slice(VolumeWeightsParams, config, benchmark=benchmark),
+        params=VolumeWeightsParams.from_section(config, benchmark=benchmark),
         run_id=run_id,
     )
 
@@ -100,7 +94,7 @@ def hedge_regression_task(
         "hedge_regression",
         hedge_regression,
         inputs={"basket_returns": basket},
-        params=_slice(RegressionParams, config),
+        params=RegressionParams.from_section(config),
         run_id=run_id,
     )
 
@@ -115,7 +109,7 @@ def rolling_beta_task(
         "hedge_rolling_beta",
         rolling_beta,
         inputs={"basket_returns": basket},
-        params=_slice(RollingBetaParams, config),
+        params=RollingBetaParams.from_section(config),
         run_id=run_id,
     )
 
@@ -134,7 +128,7 @@ def hedge_backtest_task(
         "hedge_backtest",
         hedge_backtest,
         inputs={"basket_returns": basket, "rolling_beta": betas},
-        params=_slice(BacktestParams, config),
+        params=BacktestParams.from_section(config),
         run_id=run_id,
     )
 
@@ -158,6 +152,6 @@ def hedge_metrics_task(
             "basket_returns": basket,
             "risk_free_daily": rf_daily,
         },
-        params=_slice(MetricsParams, config),
+        params=MetricsParams.from_section(config),
         run_id=run_id,
     )

@@ -120,7 +120,7 @@ def factor_data_task(
             "monthly_returns": monthly,
             "risk_free_monthly": risk_free_monthly,
         },
-        params=FactorAlignmentParams(source=config.source, factors=config.factors),
+        params=FactorAlignmentParams.from_section(config),
         run_id=run_id,
     )
 
@@ -145,7 +145,7 @@ def stock_loadings_task(
             "risk_free_monthly": risk_free_monthly,
             "factor_data": factor_data,
         },
-        params=StockLoadingsParams(**config.model_dump(), benchmark=benchmark),
+        params=StockLoadingsParams.from_section(config, benchmark=benchmark),
         run_id=run_id,
     )
 
@@ -231,7 +231,7 @@ def optimization_chunk_task(
             "factor_moments": factor_moments,
             "benchmark_weights": benchmark_weights,
         },
-        params=ChunkParams(**config.model_dump(), start=start, end=end, moments=moments),
+        params=ChunkParams.from_section(config, start=start, end=end, moments=moments),
         run_id=run_id,
     )
 

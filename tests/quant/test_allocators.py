@@ -148,7 +148,7 @@ def test_allocation_config_parses_a_yaml_like_mapping():
     kinds = [type(spec) for spec in config.allocators]
     assert kinds == [FixedAllocator, MeanVarianceAllocator, LSTMAllocatorConfig]
     assert config.costs.fixed_cost == 0.0 and config.data.universe == "multi_asset"
-    targets = AllocationTargetsParams.from_allocation(config, benchmark="VTI")
+    targets = AllocationTargetsParams.from_section(config, benchmark="VTI")
     assert "data" not in dict(targets) and "costs" not in dict(targets)
     assert targets.benchmark == "VTI" and targets.allocators == config.allocators
     model = LSTMModelParams.from_allocation(config, "lstm", benchmark="VTI")
