@@ -49,6 +49,21 @@ def wait_for(predicate, timeout: float, what: str):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def request(api: httpx.Client, method: str, path: str, log: Path, **kwargs) -> dict | list:
+    """Call the API and return its JSON; retry a server error (SQLite on a busy 2-core CI
+    machine can report a locked database), and fail with the body and the server log."""
+    for attempt in range(8):
+        response = api.request(method, path, **kwargs)
+        if response.status_code < 500:
+            break
+        time.sleep(min(1 + attempt, 5))
+    assert response.is_success, (
+        f"{method} {path} -> {response.status_code}: {response.text}\n"
+        f"server log:\n{log.read_text()[-4000:]}"
+    )
+    return response.json()
+
+
 @pytest.fixture(scope="module")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-server-home")
@@ -72,7 +87,7 @@ def prefect_server(tmp_path_factory):
 
     try:
         wait_for(healthy, 120, "the Prefect server")
-        yield url, env
+        yield url, env, home / "server.log"
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -83,7 +98,7 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, co
     """Both runs start from copies of the session's default-run store: if the deployment's
     parameters resolve to the same config as the CLI's, every stage has the same version
     and nothing is recomputed."""
-    url, env = prefect_server
+    url, env, log = prefect_server
     served = subprocess.Popen(
         [str(BIN / "portflow"), "serve", "research-default", "--no-server"],
         cwd=ROOT,
@@ -92,7 +107,7 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, co
         stderr=subprocess.STDOUT,
     )
     try:
-        with httpx.Client(base_url=url, timeout=10) as api:
+        with httpx.Client(base_url=url, timeout=30) as api:
 
             def deployment():
                 response = api.get("/deployments/name/pipeline/research-default")
@@ -100,21 +115,27 @@ def test_deployment_triggered_through_the_api_matches_the_cli(prefect_server, co
 
             deployment_id = wait_for(deployment, 90, "the served deployment")["id"]
             store = copy_store("from-deployment")
-            run = api.post(
+            run = request(
+                api,
+                "POST",
                 f"/deployments/{deployment_id}/create_flow_run",
+                log,
                 json={"parameters": {"config": "default", "store_root": str(store)}},
-            ).json()
+            )
 
             def finished():
-                state = api.get(f"/flow_runs/{run['id']}").json()["state"]
+                state = request(api, "GET", f"/flow_runs/{run['id']}", log)["state"]
                 return state if state["type"] in ("COMPLETED", "FAILED", "CRASHED") else None
 
             state = wait_for(finished, 240, "the flow run")
             assert state["type"] == "COMPLETED", state
-            artifacts = api.post(
+            artifacts = request(
+                api,
+                "POST",
                 "/artifacts/filter",
+                log,
                 json={"artifacts": {"flow_run_id": {"any_": [run["id"]]}}},
-            ).json()
+            )
             summary = [a for a in artifacts if a["key"] == "pipeline-summary"]
             assert summary and "| monthly_returns |" in summary[0]["data"]
     finally:
