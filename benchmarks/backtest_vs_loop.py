@@ -20,8 +20,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from portflow.quant.allocators import InverseVolatility, investable_returns
-from portflow.quant.backtest import (
+from portflow.quant.allocation.allocators import InverseVolatility, investable_returns
+from portflow.quant.allocation.backtest import (
     TRADE_TOLERANCE,
     rebalance_schedule,
     simulate,

@@ -1,7 +1,7 @@
 """Compiled (DPP, Parameters) versus rebuilt-per-solve active problems: solves per second.
 
 Measures, in one run, for n = 500, 1000 and 2000 stocks with 5 factors, both problems of
-``portflow.quant.active_optimization`` (risk aversion ``gamma`` and tracking-error budget
+``portflow.quant.optimization.active_portfolio`` (risk aversion ``gamma`` and tracking-error budget
 ``tev``) solved with Clarabel:
 
 - ``compiled``: one :class:`ActivePortfolioProblem` per size, only Parameter values set
@@ -30,7 +30,7 @@ import time
 
 import numpy as np
 
-import portflow.quant.active_optimization as ao
+import portflow.quant.optimization.active_portfolio as ao
 
 N_FACTORS = 5
 GAMMAS = (2.0, 5.0, 10.0, 25.0)

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from portflow.config import ConfigError, load_config
 from portflow.errors import PortflowError
-from portflow.storage import ArtifactStore
+from storage import ArtifactStore
 
 # portflow works offline: no telemetry from the Prefect server it starts, unless asked.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -158,7 +158,7 @@ def run(
     from prefect.exceptions import ParameterTypeError
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    from portflow.flows.pipeline import pipeline
+    from flows.pipeline import pipeline
 
     try:
         settings = load_config(config)
@@ -256,7 +256,7 @@ def report(
     out: Annotated[Path | None, typer.Option(help="Also write the HTML to this file.")] = None,
 ) -> None:
     """Write the self-contained HTML report of a run (figures and tables) into the store."""
-    from portflow.tasks.report import write_report
+    from tasks.report import write_report
 
     artifact_store = ArtifactStore(store)
     try:
@@ -355,7 +355,7 @@ def serve(
         console.print(f"Prefect UI: http://{host}:{port}")
     from prefect import serve as prefect_serve
 
-    from portflow.flows.deployments import runner_deployments
+    from flows.deployments import runner_deployments
 
     try:
         prefect_serve(*runner_deployments(deployments or None))

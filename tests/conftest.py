@@ -34,7 +34,7 @@ def default_run(prefect_harness, tmp_path_factory):
     Tests that run the pipeline again start from a copy of this store (``copy_store``), so
     each is isolated and only what it changes is recomputed.
     """
-    from portflow.flows.pipeline import pipeline
+    from flows.pipeline import pipeline
 
     root = tmp_path_factory.mktemp("default-run") / "artifacts"
     record = pipeline(config="default", store_root=str(root))

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from portflow.cli import app
-from portflow.storage import ArtifactStore, RunRecord
+from storage import ArtifactStore, RunRecord
 
 ROOT = Path(__file__).parents[1]
 runner = CliRunner()
@@ -104,8 +104,8 @@ def test_run_options_are_the_flow_parameters():
     """`portflow run` and the deployments take the same knobs (so they behave the same)."""
     import inspect
 
+    from flows.pipeline import pipeline
     from portflow.cli import run
-    from portflow.flows.pipeline import pipeline
 
     flow_parameters = set(inspect.signature(pipeline.fn).parameters)
     cli_parameters = set(inspect.signature(run).parameters)

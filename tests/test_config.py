@@ -116,7 +116,7 @@ def test_no_overrides_give_the_same_config(path):
 
 def test_from_section_takes_only_the_declared_fields_plus_extras():
     from portflow.config.hedge import HedgeConfig
-    from portflow.tasks.hedge import RollingBetaParams, VolumeWeightsParams
+    from tasks.hedge import RollingBetaParams, VolumeWeightsParams
 
     hedge = HedgeConfig(beta_window=126, rebalance_every=21, volume_window=20)
     assert dict(RollingBetaParams.from_section(hedge)) == {

@@ -18,8 +18,8 @@ The ``allocation_targets`` stage gets every field but ``data`` and ``costs``, pl
 benchmark (:class:`AllocationTargetsParams`, built with ``from_section``);
 ``backtest_returns`` gets ``costs``; the LSTM model
 stages get an :class:`LSTMModelParams` built with :meth:`LSTMModelParams.from_allocation`.
-Field names equal the keyword arguments of the functions in ``portflow.quant.backtest``,
-``portflow.quant.allocators`` and ``portflow.quant.lstm_allocator``.
+Field names equal the keyword arguments of the functions in ``portflow.quant.allocation.backtest``,
+``portflow.quant.allocation.allocators`` and ``portflow.quant.allocation.lstm``.
 """
 
 from __future__ import annotations
@@ -147,7 +147,8 @@ ALLOCATOR_CONFIGS: dict[str, type[Frozen]] = {
     "mean_variance": MeanVarianceAllocator,
     "lstm": LSTMAllocatorConfig,
 }
-"""Registry: ``kind`` -> config model; ``portflow.quant.backtest.ALLOCATORS`` has the same keys."""
+"""Registry: ``kind`` -> config model; ``portflow.quant.allocation.backtest.ALLOCATORS``
+has the same keys."""
 
 
 class CostConfig(Frozen):

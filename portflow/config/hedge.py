@@ -1,9 +1,9 @@
 """Config slice of the beta-hedge strategy (issue 3): volume-weighted basket vs a benchmark.
 
 The field names are the keyword arguments of the stage functions in
-``portflow.quant.volume_basket``, ``portflow.quant.hedge_beta``,
-``portflow.quant.hedge_backtest`` and ``portflow.quant.hedge_metrics``; each task passes a
-stage only the fields it uses (see ``portflow.tasks.hedge``), so changing, say,
+``portflow.quant.hedge.volume_basket``, ``portflow.quant.hedge.beta``,
+``portflow.quant.hedge.backtest`` and ``portflow.quant.hedge.metrics``; each task passes a
+stage only the fields it uses (see ``tasks.hedge``), so changing, say,
 ``cost_rate`` recomputes the backtest and its metrics but not the weights or the betas.
 """
 

@@ -8,14 +8,15 @@ keyword arguments of the stage function in ``portflow.quant``:
 slice                     stage(s) and function
 ========================  =======================================================
 ``factors``               ``factor_source`` (ingest) and ``factor_data``
-                          (:func:`portflow.quant.factor_data.align_factor_data`)
+                          (:func:`portflow.quant.optimization.factor_data.align_factor_data`)
 ``moments``               ``stock_loadings`` and ``factor_moments``
-                          (:mod:`portflow.quant.factor_moments`)
-``regimes``               ``regime_factor_moments`` (:mod:`portflow.quant.regimes`)
-``benchmark``             ``benchmark_weights`` (:mod:`portflow.quant.benchmark_weights`)
-``sweep``                 ``optimization_chunk`` (:mod:`portflow.quant.optimization_sweep`)
-``returns``               ``optimized_returns`` (:mod:`portflow.quant.active_returns`)
-``report``                ``crisis_report`` (:mod:`portflow.quant.optimization_report`)
+                          (:mod:`portflow.quant.optimization.factor_moments`)
+``regimes``               ``regime_factor_moments`` (:mod:`portflow.quant.optimization.regimes`)
+``benchmark``             ``benchmark_weights``
+                          (:mod:`portflow.quant.optimization.benchmark_weights`)
+``sweep``                 ``optimization_chunk`` (:mod:`portflow.quant.optimization.sweep`)
+``returns``               ``optimized_returns`` (:mod:`portflow.quant.optimization.active_returns`)
+``report``                ``crisis_report`` (:mod:`portflow.quant.optimization.report`)
 ``runner``                no stage: how the flow runs the sweep chunks
 ``data``                  no stage: this strategy's own data section (optional)
 ========================  =======================================================

@@ -21,7 +21,7 @@ CovType = Literal["HC0", "HC1", "HC2", "HC3"]
 
 
 class VolSignalsParams(Frozen):
-    """Slice of the ``vol_signals`` stage (``portflow.quant.vol_signals.vol_signals``)."""
+    """Slice of the ``vol_signals`` stage (``portflow.quant.vol_managed.signals.vol_signals``)."""
 
     market: str = Field(description="Ticker of the market; its variance drives the common signal.")
     assets: tuple[str, ...] | None = Field(

@@ -8,7 +8,7 @@ import html
 
 from portflow.report.sections import SECTIONS, RunView
 from portflow.report.tables import ResultTable, result_tables, scope_strategy
-from portflow.storage import ArtifactStore, RunRecord
+from storage import ArtifactStore, RunRecord
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; }

@@ -9,7 +9,7 @@ import pandas as pd
 
 from portflow.report import figures
 from portflow.report.figures import Figure
-from portflow.storage import ArtifactRef, ArtifactStore, RunRecord
+from storage import ArtifactRef, ArtifactStore, RunRecord
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from portflow.quant.vol_evaluation import DISPLAY as VOL_DISPLAY
-from portflow.storage import ArtifactRef, ArtifactStore, RunRecord
+from portflow.quant.vol_managed.evaluation import DISPLAY as VOL_DISPLAY
+from storage import ArtifactRef, ArtifactStore, RunRecord
 
 PERCENT, RATIO, COUNT = "{:.2%}", "{:.2f}", "{:.0f}"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from portflow.flows.deployments import deployment_specs, runner_deployments
+from flows.deployments import deployment_specs, runner_deployments
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -26,7 +26,7 @@ def test_prefect_yaml_declares_the_scheduled_and_research_deployments():
     assert schedule == {"cron": "30 17 * * 1-5", "timezone": "America/New_York", "active": True}
     assert specs["research-default"]["parameters"] == {"config": "default"}
     for spec in specs.values():
-        assert spec["entrypoint"] == "portflow/flows/pipeline.py:pipeline"
+        assert spec["entrypoint"] == "flows/pipeline.py:pipeline"
     deployments = {d.name: d for d in runner_deployments()}
     assert deployments["live-refresh"].schedules[0].schedule.timezone == "America/New_York"
     schema = deployments["research-default"]._parameter_openapi_schema.model_dump()

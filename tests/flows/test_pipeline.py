@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import yaml
 
+from flows.pipeline import pipeline
 from portflow.errors import DataError
-from portflow.flows.pipeline import pipeline
-from portflow.storage import ArtifactRef, ArtifactStore
+from storage import ArtifactRef, ArtifactStore
 
 ROOT = Path(__file__).parents[2]
 SHARED = [

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from portflow.cli import app
 from portflow.report.sections import SECTIONS
 from portflow.report.tables import SPECS
-from portflow.storage import ArtifactStore
+from storage import ArtifactStore
 
 FIGURES = [
     "hedge-performance",

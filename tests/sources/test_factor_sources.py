@@ -24,8 +24,8 @@ from portflow.sources.factors import (
     parse_french_csv,
 )
 from portflow.sources.sample import french_factors
-from portflow.storage import ArtifactStore
-from portflow.tasks.optimization import FRENCH_DOWNLOAD_STAGE, factor_source_task
+from storage import ArtifactStore
+from tasks.optimization import FRENCH_DOWNLOAD_STAGE, factor_source_task
 
 FIXTURES = Path(__file__).parents[1] / "data" / "sources"
 RECORDED_ZIP = (FIXTURES / "ff_research_data_factors.zip").read_bytes()

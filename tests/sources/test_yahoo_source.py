@@ -12,7 +12,7 @@ import pytest
 
 from portflow.config import YFinanceData
 from portflow.errors import DataError
-from portflow.quant.benchmark_weights import benchmark_weights
+from portflow.quant.optimization.benchmark_weights import benchmark_weights
 from portflow.sources.yahoo import YahooSource, point_in_time_shares
 
 pytestmark = pytest.mark.filterwarnings("ignore:Yahoo Finance has no shares outstanding")

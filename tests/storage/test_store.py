@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from portflow.errors import ArtifactError
-from portflow.storage import ArtifactRef, ArtifactStore, RunRecord, content_version, lineage_version
+from storage import ArtifactRef, ArtifactStore, RunRecord, content_version, lineage_version
 
 
 def wide_frame() -> pd.DataFrame:
@@ -169,7 +169,7 @@ def test_version_without_manifest_does_not_exist(tmp_path):
 _SLOW_WRITER = textwrap.dedent("""
     import sys, time
     import numpy as np, pandas as pd
-    from portflow.storage import store as store_module
+    from storage import store as store_module
     real = store_module.ArtifactStore._atomic_write
     def slow(self, path, payload):
         if path.endswith("manifest.json"):
@@ -231,7 +231,7 @@ def _load_module(name: str, path):
 
 
 def test_code_version_follows_every_portflow_module_a_stage_uses(tmp_path, monkeypatch):
-    from portflow.storage import code_version
+    from storage import code_version
 
     helper = tmp_path / "helper.py"
     stage = tmp_path / "stage.py"

@@ -11,10 +11,10 @@ from portflow.config.allocation import (
     LSTMAllocatorConfig,
     MeanVarianceAllocator,
 )
-from portflow.quant.allocators import investable_returns
-from portflow.quant.lstm_allocator import LSTMAllocator
-from portflow.storage import ArtifactStore
-from portflow.tasks.allocation import (
+from portflow.quant.allocation.allocators import investable_returns
+from portflow.quant.allocation.lstm import LSTMAllocator
+from storage import ArtifactStore
+from tasks.allocation import (
     allocation_targets_task,
     allocation_weights_task,
     backtest_metrics_task,
@@ -23,8 +23,8 @@ from portflow.tasks.allocation import (
     lstm_latest_weights_task,
     lstm_model_task,
 )
-from portflow.tasks.ingest import ingest
-from portflow.tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
+from tasks.ingest import ingest
+from tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
 
 LSTM = LSTMAllocatorConfig(
     lookback=10, hidden_size=8, vol_window=10, epochs=10, retrain_every=6, seeds=(0, 1), window=120

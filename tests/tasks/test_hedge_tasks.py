@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from portflow.config import PricesConfig, SampleData, SyntheticData
 from portflow.config.hedge import HedgeConfig
-from portflow.storage import ArtifactStore
-from portflow.tasks.hedge import (
+from storage import ArtifactStore
+from tasks.hedge import (
     basket_returns_task,
     hedge_backtest_task,
     hedge_metrics_task,
@@ -17,8 +17,8 @@ from portflow.tasks.hedge import (
     rolling_beta_task,
     volume_weights_task,
 )
-from portflow.tasks.ingest import ingest
-from portflow.tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
+from tasks.ingest import ingest
+from tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
 
 HEDGE_STAGES = (
     "volume_weights",

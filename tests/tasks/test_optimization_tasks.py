@@ -6,6 +6,7 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import ValidationError
 
+from flows import optimization as sweeps
 from portflow.config import PricesConfig, SampleData
 from portflow.config.optimization import (
     SP500_20_SECTORS,
@@ -13,11 +14,10 @@ from portflow.config.optimization import (
     OptimizationConfig,
     TaskRunnerConfig,
 )
-from portflow.flows import optimization as sweeps
-from portflow.storage import ArtifactStore
-from portflow.tasks import optimization as tasks
-from portflow.tasks.ingest import ingest
-from portflow.tasks.returns import (
+from storage import ArtifactStore
+from tasks import optimization as tasks
+from tasks.ingest import ingest
+from tasks.returns import (
     daily_returns_task,
     monthly_returns_task,
     prices_task,

@@ -11,19 +11,19 @@ from pydantic import ValidationError
 from portflow.config import MonthlyConfig, PricesConfig, SampleData
 from portflow.config.vol_managed import VolManagedConfig
 from portflow.errors import DataError
-from portflow.quant.vol_evaluation import evaluation_markdown, vol_evaluation
-from portflow.quant.vol_signals import vol_signals
-from portflow.quant.vol_strategy import vol_strategy_returns
-from portflow.storage import ArtifactStore
-from portflow.tasks.ingest import ingest
-from portflow.tasks.returns import (
+from portflow.quant.vol_managed.evaluation import evaluation_markdown, vol_evaluation
+from portflow.quant.vol_managed.signals import vol_signals
+from portflow.quant.vol_managed.strategy_returns import vol_strategy_returns
+from storage import ArtifactStore
+from tasks.ingest import ingest
+from tasks.returns import (
     daily_returns_task,
     monthly_returns_task,
     monthly_variance_task,
     prices_task,
     risk_free_monthly_task,
 )
-from portflow.tasks.vol_managed import (
+from tasks.vol_managed import (
     vol_evaluation_task,
     vol_signals_task,
     vol_strategy_returns_task,

@@ -1,0 +1,295 @@
+"""The sweep stages: solve every problem and sweep value at every rebalance date of a chunk.
+
+``optimization_chunk`` (:func:`optimize_active_portfolios`) solves, for the rebalance dates
+in ``[start, end]``, the risk-aversion problem at every gamma, the tracking-error problem at
+every TEV budget and, with sector rotation on, both again over industry weights (see
+:mod:`portflow.quant.optimization.active_portfolio` and
+:mod:`portflow.quant.optimization.sector_rotation`). Each
+problem is compiled once per chunk and only re-parameterized per date and sweep value.
+``optimized_weights`` (:func:`combine_chunks`) stacks the chunks.
+
+Every solve gives one row with its ``status``. Weights are written only when the solver
+returns ``optimal`` or ``optimal_inaccurate``; any other outcome is recorded as it is, with
+NaN weights, never replaced by another portfolio:
+
+- ``no_tradable_stocks``: no stock is tradable at t (not solved);
+- ``singular_factor_covariance`` / ``hmm_failed``: the factor moments at t are not usable
+  (status of the moments row; not solved);
+- ``infeasible``, ``infeasible_inaccurate``, ``unbounded``..., ``solver_error``: cvxpy's
+  status (e.g. a TEV budget below the smallest tracking error that the weight limits allow).
+
+Solve times are not part of the output: an artifact's bytes depend only on its inputs (the
+benchmark script measures times).
+
+The inputs at t are the rows dated t of the moment and benchmark tables, themselves
+estimated from data up to t.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+
+from portflow.errors import DataError, preview
+from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem, ProblemInputs
+from portflow.quant.optimization.active_risk import active_risk
+from portflow.quant.optimization.factor_moments import (
+    CONSTANT,
+    LOADING,
+    OK,
+    factors_of,
+    unpack_moments,
+)
+from portflow.quant.optimization.sector_rotation import industry_inputs, industry_membership
+
+WEIGHT = "w|"
+"""Prefix of the stock weight columns ``w|<ticker>``."""
+SECTOR = "sector|"
+"""Prefix of the industry weight columns ``sector|<industry>``."""
+RISK = "risk|"
+"""Prefix of the per-factor contributions to the ex-ante active variance."""
+NO_TRADABLE = "no_tradable_stocks"
+STAGE = "optimization_chunk"
+
+
+def sweep_points(gammas, tev_budgets, sector_rotation: bool) -> list[tuple[str, str, float]]:
+    """``(problem, kind, value)`` of every solve at one date, in output order."""
+    points = [("gamma", "gamma", g) for g in gammas] + [("tev", "tev", v) for v in tev_budgets]
+    if sector_rotation:
+        points += [("sector_gamma", "gamma", g) for g in gammas]
+        points += [("sector_tev", "tev", v) for v in tev_budgets]
+    return points
+
+
+def strategy_label(problem: str, value: float) -> str:
+    """Name of a sweep point, e.g. ``gamma=5`` or ``sector_tev=0.04``."""
+    return f"{problem}={value:g}"
+
+
+def date_inputs(
+    loadings_t: pd.DataFrame,
+    benchmark_t: pd.Series,
+    mean: np.ndarray,
+    covariance: np.ndarray,
+    factors: list[str],
+    *,
+    alpha_weight: float,
+    max_weight: float | None,
+) -> tuple[ProblemInputs, np.ndarray]:
+    """Problem data at one date on the compiled universe.
+
+    Parameters
+    ----------
+    loadings_t : DataFrame
+        The ``stock_loadings`` rows of date t, indexed by ticker, in universe order.
+    benchmark_t : Series
+        Benchmark weights at t by ticker, in universe order (0 where absent).
+    mean, covariance : ndarray
+        ``mu_f`` (k,) and ``Sigma_f`` (k, k) at t.
+
+    Returns
+    -------
+    inputs : ProblemInputs
+    tradable : ndarray of bool, shape (n,)
+    """
+    tradable = loadings_t["tradable"].to_numpy(bool)
+    loadings = loadings_t[[LOADING + f for f in factors]].to_numpy(float)
+    alpha = loadings_t[LOADING + CONSTANT].to_numpy(float)
+    loadings = np.where(tradable[:, None], loadings, 0.0)
+    expected = np.where(tradable, alpha_weight * alpha + loadings @ mean, 0.0)
+    specific = np.where(tradable, loadings_t["resid_var"].to_numpy(float), 0.0)
+    upper = np.where(tradable, 1.0 if max_weight is None else max_weight, 0.0)
+    benchmark = np.where(tradable, benchmark_t.to_numpy(float), 0.0)
+    return (
+        ProblemInputs(expected, loadings, specific, covariance, benchmark, upper),
+        tradable,
+    )
+
+
+def _record(
+    date, problem: str, value: float, status: str, n_tradable: int, factors: list[str]
+) -> dict:
+    return {
+        "date": date,
+        "problem": problem,
+        "strategy": strategy_label(problem, value),
+        "value": float(value),
+        "status": status,
+        "n_tradable": n_tradable,
+        "expected_active_return": np.nan,
+        "objective": np.nan,
+        "ex_ante_te": np.nan,
+        "active_variance": np.nan,
+        "factor_variance": np.nan,
+        "specific_variance": np.nan,
+        **{RISK + f: np.nan for f in factors},
+    }
+
+
+def _fill(record: dict, weights, inputs: ProblemInputs, kind: str, value: float, factors):
+    """Add the ex-ante figures of solved ``weights`` to ``record``."""
+    active = weights - inputs.benchmark
+    risk = active_risk(active, inputs.loadings, inputs.specific_variance, inputs.factor_covariance)
+    expected = float(inputs.expected @ active)
+    record.update(
+        expected_active_return=expected,
+        objective=expected - value * risk.variance if kind == "gamma" else expected,
+        ex_ante_te=risk.tracking_error,
+        active_variance=risk.variance,
+        factor_variance=risk.factor,
+        specific_variance=risk.specific,
+        **{RISK + f: c for f, c in zip(factors, risk.by_factor, strict=True)},
+    )
+
+
+def optimize_active_portfolios(
+    stock_loadings: pd.DataFrame,
+    factor_moments: pd.DataFrame,
+    benchmark_weights: pd.DataFrame,
+    *,
+    gammas: tuple[float, ...],
+    tev_budgets: tuple[float, ...],
+    alpha_weight: float,
+    max_weight: float | None,
+    sector_rotation: bool,
+    sector_map: dict[str, str],
+    start: dt.date,
+    end: dt.date,
+    moments: str,
+) -> pd.DataFrame:
+    """Solve the sweeps at every rebalance date in ``[start, end]``.
+
+    Parameters
+    ----------
+    stock_loadings : DataFrame
+        ``stock_loadings`` stage (long: date, ticker, loadings, resid_var, tradable).
+    factor_moments : DataFrame
+        ``factor_moments`` or ``regime_factor_moments`` stage (index date, ``mean|``,
+        ``cov|`` and ``status`` columns).
+    benchmark_weights : DataFrame
+        ``benchmark_weights`` stage (long: date, ticker, weight).
+    gammas, tev_budgets, alpha_weight, max_weight, sector_rotation, sector_map
+        The ``optimization.sweep`` slice.
+    start, end : date
+        The chunk: rebalance dates with moments and loadings in this closed interval.
+    moments : str
+        Name of the moment model (``sample`` or ``regime``), written to every row.
+
+    Returns
+    -------
+    DataFrame of shape (n_dates * n_points, n_meta + n_stocks [+ n_industries])
+        One row per (date, sweep point): ``date`` (decision date t), ``moments``,
+        ``problem`` (gamma, tev, sector_gamma, sector_tev), ``strategy`` (e.g.
+        ``gamma=5``), ``value`` (gamma, or the annualized TEV budget), ``status``,
+        ``n_tradable``, ``expected_active_return`` (m'(w-b), monthly), ``objective``,
+        ``ex_ante_te`` (annualized), ``active_variance`` = ``factor_variance`` +
+        ``specific_variance`` (monthly), ``risk|<factor>`` (the factor part split by
+        factor), then ``w|<ticker>`` and, when ``sector_map`` covers every stock,
+        ``sector|<industry>`` for the industries of the universe.
+    """
+    factors = factors_of(factor_moments)
+    tickers = sorted(stock_loadings["ticker"].unique())
+    ever_tradable = stock_loadings.loc[stock_loadings["tradable"], "ticker"].unique()
+    unmapped = sorted(set(ever_tradable) - set(sector_map))
+    if sector_rotation and unmapped:
+        raise DataError(
+            STAGE,
+            "optimization.sweep.sector_map",
+            f"{preview(unmapped)} have no industry",
+            "add them to optimization.sweep.sector_map (Ken French 12 industries) or set "
+            "optimization.sweep.sector_rotation: false",
+        )
+    industries, membership = industry_membership(tickers, sector_map)
+    with_sectors = not set(tickers) - set(sector_map)
+
+    lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    by_date = {t: rows for t, rows in stock_loadings.groupby("date", sort=True)}
+    bench = benchmark_weights.pivot(index="date", columns="ticker", values="weight")
+    bench = bench.reindex(columns=tickers).fillna(0.0)
+    dates = [t for t in factor_moments.index if lo <= t <= hi and t in by_date]
+
+    n, k = len(tickers), len(factors)
+    points = sweep_points(gammas, tev_budgets, sector_rotation)
+    compiled = {kind: ActivePortfolioProblem(kind, n, k) for kind in ("gamma", "tev")}
+    industry = {}
+    if sector_rotation:
+        industry = {kind: ActivePortfolioProblem(kind, len(industries), k) for kind in compiled}
+
+    records, weights = [], []
+    for t in dates:
+        loadings_t = by_date[t].set_index("ticker").reindex(tickers)
+        loadings_t["tradable"] = loadings_t["tradable"].astype("boolean").fillna(False)
+        moments_row = factor_moments.loc[t]
+        n_tradable = int(loadings_t["tradable"].sum())
+        skip = None
+        if moments_row["status"] != OK:
+            skip = str(moments_row["status"])
+        elif n_tradable == 0:
+            skip = NO_TRADABLE
+        if skip is None:
+            mean, covariance = unpack_moments(moments_row, factors)
+            benchmark_t = bench.loc[t] if t in bench.index else pd.Series(0.0, index=tickers)
+            inputs, _ = date_inputs(
+                loadings_t,
+                benchmark_t,
+                mean,
+                covariance,
+                factors,
+                alpha_weight=alpha_weight,
+                max_weight=max_weight,
+            )
+            for problem in compiled.values():
+                problem.set_date(inputs)
+            if sector_rotation:
+                sector_inputs, portfolios = industry_inputs(inputs, membership)
+                for problem in industry.values():
+                    problem.set_date(sector_inputs)
+        for name, kind, value in points:
+            if skip is not None:
+                records.append(_record(t, name, value, skip, n_tradable, factors))
+                weights.append(np.full(n, np.nan))
+                continue
+            if name.startswith("sector_"):
+                solution = industry[kind].solve(value)
+                stock_weights = portfolios @ solution.weights if solution.solved else None
+            else:
+                solution = compiled[kind].solve(value)
+                stock_weights = solution.weights if solution.solved else None
+            record = _record(t, name, value, solution.status, n_tradable, factors)
+            if stock_weights is not None:
+                _fill(record, stock_weights, inputs, kind, value, factors)
+                weights.append(stock_weights)
+            else:
+                weights.append(np.full(n, np.nan))
+            records.append(record)
+
+    columns = list(_record(None, "gamma", 0.0, "", 0, factors))
+    meta = pd.DataFrame.from_records(records, columns=columns)
+    meta.insert(1, "moments", moments)
+    matrix = np.array(weights).reshape(len(records), n)
+    parts = [meta, pd.DataFrame(matrix, columns=[WEIGHT + t for t in tickers])]
+    if with_sectors:
+        parts.append(pd.DataFrame(matrix @ membership, columns=[SECTOR + j for j in industries]))
+    frame = pd.concat(parts, axis=1)
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame
+
+
+def combine_chunks(**chunks: pd.DataFrame) -> pd.DataFrame:
+    """Stack the chunk tables (keyword order is irrelevant: sorted by date and sweep point).
+
+    Raises
+    ------
+    ValueError
+        If two chunks hold the same (date, moments, strategy): overlapping chunks.
+    """
+    frame = pd.concat([chunks[name] for name in sorted(chunks)], ignore_index=True)
+    keys = ["date", "moments", "strategy"]
+    if frame.duplicated(keys).any():
+        raise ValueError("optimization chunks overlap: a (date, strategy) is solved twice")
+    order = {p: i for i, p in enumerate(("gamma", "tev", "sector_gamma", "sector_tev"))}
+    rank = frame["problem"].map(order)
+    frame = frame.assign(_rank=rank).sort_values(["date", "moments", "_rank", "value"])
+    return frame.drop(columns="_rank").reset_index(drop=True)

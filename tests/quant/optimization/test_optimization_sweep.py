@@ -1,0 +1,164 @@
+"""The sweep stage: statuses of bad inputs, risk columns, chunking, no look-ahead."""
+
+import datetime as dt
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+from optimization_data import monthly_panel, sector_map
+
+from portflow.errors import DataError
+from portflow.quant.optimization.active_risk import MONTHS_PER_YEAR
+from portflow.quant.optimization.benchmark_weights import benchmark_weights
+from portflow.quant.optimization.factor_moments import (
+    rolling_factor_loadings,
+    sample_factor_moments,
+)
+from portflow.quant.optimization.sweep import combine_chunks, optimize_active_portfolios
+
+WINDOW = {"window": 24, "min_observations": 18}
+TICKERS = [f"S{i}" for i in range(6)]
+SWEEP = {
+    "gammas": (2.0, 20.0),
+    "tev_budgets": (0.02, 0.05),
+    "alpha_weight": 1.0,
+    "max_weight": None,
+    "sector_rotation": True,
+    "sector_map": sector_map(TICKERS),
+}
+ALL_DATES = {"start": dt.date(1990, 1, 1), "end": dt.date(2100, 1, 1), "moments": "sample"}
+
+
+def market_data(panel, caps: np.ndarray | None = None) -> pd.DataFrame:
+    """Tidy month-end rows; with ``caps``, close x shares_outstanding equals them."""
+    months = panel.monthly_returns.index
+    frame = pd.DataFrame(
+        {"date": np.repeat(months, len(TICKERS)), "ticker": np.tile(TICKERS, len(months))}
+    )
+    frame["adj_close"] = 10.0
+    if caps is not None:
+        frame["close"] = 10.0
+        frame["shares_outstanding"] = np.tile(caps, len(months)) / 10.0
+    return frame
+
+
+def run(panel, *, caps=None, factor_data=None, **sweep):
+    factors = panel.factor_data if factor_data is None else factor_data
+    loadings = rolling_factor_loadings(
+        panel.monthly_returns, panel.risk_free_monthly, factors, benchmark="BENCH", **WINDOW
+    )
+    moments = sample_factor_moments(factors, **WINDOW)
+    bench = benchmark_weights(loadings, market_data(panel, caps), scheme="auto")
+    settings = SWEEP | ALL_DATES | sweep
+    return optimize_active_portfolios(loadings, moments, bench, **settings), loadings, bench
+
+
+def test_every_solve_has_a_row_with_consistent_risk_columns():
+    panel = monthly_panel(n_months=36)
+    weights, _, bench = run(panel)
+    assert len(weights) == 19 * 8  # 19 dates x (2 gammas + 2 budgets) x (stocks, sectors)
+    assert (weights["status"] == "optimal").all()
+    assert (bench["scheme"] == "equal_weight").all()
+    w = weights.filter(like="w|").to_numpy()
+    np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-8)
+    np.testing.assert_allclose(
+        weights["factor_variance"] + weights["specific_variance"], weights["active_variance"]
+    )
+    np.testing.assert_allclose(
+        weights[["risk|MKT", "risk|SMB"]].sum(axis=1), weights["factor_variance"], rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        weights["ex_ante_te"], np.sqrt(MONTHS_PER_YEAR * weights["active_variance"])
+    )
+    tev = weights[weights["problem"].isin(["tev", "sector_tev"])]
+    assert (tev["ex_ante_te"] <= tev["value"] * (1 + 1e-6)).all()
+    sectors = weights.filter(like="sector|")
+    assert list(sectors.columns) == ["sector|BusEq", "sector|Hlth", "sector|Money"]
+    np.testing.assert_allclose(sectors.sum(axis=1), 1.0, atol=1e-8)
+    assert weights["strategy"].iloc[:4].tolist() == ["gamma=2", "gamma=20", "tev=0.02", "tev=0.05"]
+
+
+def test_chunks_combine_to_the_single_run():
+    panel = monthly_panel(n_months=30)
+    whole, loadings, bench = run(panel)
+    moments = sample_factor_moments(panel.factor_data, **WINDOW)
+    dates = moments.index
+    halves = {
+        name: optimize_active_portfolios(
+            loadings,
+            moments,
+            bench,
+            **SWEEP | ALL_DATES | {"start": lo.date(), "end": hi.date()},
+        )
+        for name, (lo, hi) in {"b": (dates[0], dates[5]), "a": (dates[6], dates[-1])}.items()
+    }
+    combined = combine_chunks(**halves)
+    cols = ["date", "strategy", "status"] + [c for c in whole if c.startswith("w|")]
+    pd.testing.assert_frame_equal(combined[cols], combine_chunks(only=whole)[cols])
+    with pytest.raises(ValueError, match="overlap"):
+        combine_chunks(a=halves["a"], again=halves["a"])
+
+
+def test_weights_at_t_ignore_data_after_t():
+    panel = monthly_panel(seed=4, n_months=36)
+    t = panel.factor_data.index[26]
+    before, _, _ = run(panel)
+    changed = monthly_panel(seed=4, n_months=36)
+    changed.monthly_returns.loc[changed.monthly_returns.index > t] += 0.2
+    changed.factor_data.loc[changed.factor_data.index > t] -= 0.1
+    after, _, _ = run(changed)
+    keep = ["date", "strategy", "status"] + [c for c in before if c.startswith("w|")]
+    pd.testing.assert_frame_equal(
+        before.loc[before["date"] <= t, keep], after.loc[after["date"] <= t, keep]
+    )
+    assert not np.allclose(
+        before.loc[before["date"] > t, keep[3:]], after.loc[after["date"] > t, keep[3:]]
+    )
+
+
+def test_a_date_without_tradable_stocks_gets_a_status_row():
+    panel = monthly_panel(n_months=36)
+    returns = panel.monthly_returns.copy()
+    returns.iloc[:12, :6] = np.nan  # every stock lists in month 13: tradable from month 30
+    weights, loadings, _ = run(replace(panel, monthly_returns=returns))
+    first_dates = weights["date"] < panel.factor_data.index[29]
+    assert (weights.loc[first_dates, "status"] == "no_tradable_stocks").all()
+    assert weights.loc[first_dates].filter(like="w|").isna().all().all()
+    assert (weights.loc[~first_dates, "status"] == "optimal").all()
+    assert not loadings.loc[loadings["date"] < panel.factor_data.index[29], "tradable"].any()
+
+
+def test_singular_factor_covariance_gets_a_status_row():
+    panel = monthly_panel(n_months=36)
+    factors = panel.factor_data.copy()
+    factors.iloc[:30, 1] = 0.0  # SMB flat for 30 months: singular over 24-month windows
+    weights, _, _ = run(panel, factor_data=factors)
+    singular = weights["date"] <= factors.index[29]
+    assert (weights.loc[singular, "status"] == "singular_factor_covariance").all()
+    assert (weights.loc[~singular, "status"] == "optimal").all()
+
+
+def test_infeasible_tev_budget_is_recorded_not_replaced():
+    """Cap weights put 40% in S0 while max_weight is 20%: a 0.5% TEV is out of reach."""
+    panel = monthly_panel(n_months=30)
+    caps = np.array([40.0, 12.0, 12.0, 12.0, 12.0, 12.0])
+    weights, _, bench = run(
+        panel, caps=caps, max_weight=0.2, tev_budgets=(0.005, 0.2), sector_rotation=False
+    )
+    assert (bench["scheme"] == "cap_weight").all()
+    np.testing.assert_allclose(bench.groupby("date")["weight"].max(), 0.4)
+    tiny = weights[weights["strategy"] == "tev=0.005"]
+    assert (tiny["status"] == "infeasible").all()
+    assert tiny.filter(like="w|").isna().all().all() and tiny["ex_ante_te"].isna().all()
+    rest = weights[weights["strategy"] != "tev=0.005"]
+    assert (rest["status"] == "optimal").all()
+    assert rest.filter(like="w|").max().max() <= 0.2 + 1e-8
+
+
+def test_unmapped_stocks_stop_sector_rotation_with_a_named_error():
+    panel = monthly_panel(n_months=30)
+    with pytest.raises(DataError, match=r"\[optimization_chunk\] optimization.sweep.sector_map"):
+        run(panel, sector_map={"S0": "BusEq"})
+    weights, _, _ = run(panel, sector_map={"S0": "BusEq"}, sector_rotation=False)
+    assert not any(c.startswith("sector|") for c in weights)
