@@ -12,10 +12,10 @@ the returns of ``t + 1`` onwards (see ``portflow.quant.allocation.backtest``).
   fraction of portfolio value per asset (whatever does not sum to 1 is cash at zero return).
 
 :func:`investable_returns` prepares the panel they see.
-``portflow.quant.allocation.backtest.ALLOCATORS`` maps each config ``kind`` (see ``portflow.config.allocation``) to the class built with that
-config's fields. Stateful allocators (the walk-forward LSTM of
-``portflow.quant.allocation.lstm``) keep what they learn between calls; a fresh instance is
-built for every backtest.
+``portflow.quant.allocation.backtest.ALLOCATORS`` maps each config ``kind`` (see
+``portflow.config.allocation``) to the class built with that config's fields. Stateful
+allocators (the walk-forward LSTM of ``portflow.quant.allocation.lstm``) keep what they
+learn between calls; a fresh instance is built for every backtest.
 """
 
 from __future__ import annotations
