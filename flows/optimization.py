@@ -15,32 +15,34 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from portflow.config.optimization import ActiveOptimizationConfig, TaskRunnerConfig
+from portflow.config import PipelineConfig
+from portflow.config.optimization import TaskRunnerConfig
 from tasks.optimization import (
-    optimization_chunk_task,
+    OPTIMIZATION_CHUNK,
+    OPTIMIZED_WEIGHTS,
     optimization_chunks_task,
-    optimized_weights_task,
 )
+from tasks.run import PipelineRun
 from tasks.stage import StageResult
 
 
 def optimization_sweep(
     store_url: str,
-    stock_loadings: StageResult,
+    settings: PipelineConfig,
+    inputs: Mapping[str, StageResult],
     moments: Mapping[str, StageResult],
-    benchmark_weights: StageResult,
-    config: ActiveOptimizationConfig,
-    chunks: int,
     run_id: str | None = None,
 ) -> dict[str, StageResult]:
     """Run the sweeps of every moment model as concurrent chunk tasks. Call inside a flow.
 
     Parameters
     ----------
+    settings : PipelineConfig
+        The run's config: its ``optimization.sweep`` section and ``optimization.runner.chunks``.
+    inputs : mapping
+        The ``stock_loadings`` and ``benchmark_weights`` artifacts.
     moments : mapping of {"sample", "regime"} to StageResult
-        The ``factor_moments`` / ``regime_factor_moments`` artifacts to optimize with.
-    chunks : int
-        Chunks of rebalance dates per model (``optimization.runner.chunks``).
+        The ``factor_moments`` / ``regime_factor_moments`` artifact to optimize with.
 
     Returns
     -------
@@ -50,22 +52,14 @@ def optimization_sweep(
     All chunk tasks of all models are submitted before any is awaited, so they share the
     flow's task runner (:func:`build_task_runner`: threads, or a Dask cluster).
     """
+    run = PipelineRun(store_url, settings, run_id)
+    chunks = settings.optimization.runner.chunks
     futures = {}
-    for name, model_moments in moments.items():
-        ranges = optimization_chunks_task(store_url, model_moments, chunks)
-        futures[name] = [
-            optimization_chunk_task.submit(
-                store_url,
-                stock_loadings,
-                model_moments,
-                benchmark_weights,
-                config,
-                name,
-                start,
-                end,
-                run_id,
-            )
-            for start, end in ranges
+    for model, model_moments in moments.items():
+        available = {**inputs, "factor_moments": model_moments}
+        futures[model] = [
+            run.submit_stage(OPTIMIZATION_CHUNK, available, start=start, end=end, moments=model)
+            for start, end in optimization_chunks_task(store_url, model_moments, chunks)
         ]
     submitted = [future for chunk_futures in futures.values() for future in chunk_futures]
     progress = create_progress_artifact(
@@ -76,8 +70,10 @@ def optimization_sweep(
     for done, _ in enumerate(as_completed(submitted), start=1):
         update_progress_artifact(progress, progress=100.0 * done / len(submitted))
     return {
-        name: optimized_weights_task(store_url, [f.result() for f in chunk_futures], run_id)
-        for name, chunk_futures in futures.items()
+        model: run.submit_stage(
+            OPTIMIZED_WEIGHTS, {"optimization_chunk": [f.result() for f in chunk_futures]}
+        ).result()
+        for model, chunk_futures in futures.items()
     }
 
 

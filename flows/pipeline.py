@@ -1,10 +1,15 @@
 """The ``pipeline`` flow: shared stages per universe, then every configured strategy.
 
-Composition only: which tasks run, in what order, on which inputs. Tasks are submitted
-with their upstream futures, so branches that do not depend on each other (the hedge, the
-volatility-managed portfolios, the optimization sweep and the allocation backtests, each on
-its universe) run concurrently. The optimization sweep runs as a subflow on the task
-runner its config asks for (threads or Dask).
+Composition only, and it reads as the DAG in the README::
+
+    ingest -> SHARED (prices, daily and monthly returns, variance, risk-free)
+           -> HEDGE | VOL_MANAGED | optimization (inputs, moments, sweep, results) | ALLOCATION
+
+Stages are declared once in ``tasks/`` and submitted by name (``tasks.run.PipelineRun``):
+each takes its inputs from the outputs available to its branch, so branches that do not
+depend on each other (the hedge, the volatility-managed portfolios, the optimization sweep
+and the allocation backtests, each on its universe) run concurrently. The optimization
+sweep runs as a subflow on the task runner its config asks for (threads or Dask).
 """
 
 from __future__ import annotations
@@ -28,72 +33,23 @@ from portflow.config import DataConfig, PipelineConfig, Strategy, load_config, w
 from portflow.errors import DataError
 from portflow.report.tables import result_tables, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
-from tasks.allocation import (
-    allocation_targets_task,
-    allocation_weights_task,
-    backtest_metrics_task,
-    backtest_returns_task,
-    backtest_seed_summary_task,
-    lstm_latest_weights_task,
-    lstm_model_task,
-)
-from tasks.hedge import (
-    basket_returns_task,
-    hedge_backtest_task,
-    hedge_metrics_task,
-    hedge_regression_task,
-    rolling_beta_task,
-    volume_weights_task,
-)
-from tasks.ingest import ingest
-from tasks.optimization import (
-    benchmark_weights_task,
-    crisis_report_task,
-    factor_data_task,
-    factor_moments_task,
-    factor_source_task,
-    optimization_report_task,
-    optimized_returns_task,
-    regime_factor_moments_task,
-    stock_loadings_task,
-)
+from tasks.allocation import ALLOCATION, LSTM
+from tasks.hedge import HEDGE
+from tasks.ingest import factor_source, ingest
+from tasks.optimization import MOMENTS, OPTIMIZATION_INPUTS, OPTIMIZATION_RESULTS
 from tasks.report import report_task
-from tasks.returns import (
-    daily_returns_task,
-    monthly_returns_task,
-    monthly_variance_task,
-    prices_task,
-    risk_free_daily_task,
-    risk_free_monthly_task,
-)
-from tasks.stage import StageResult
-from tasks.vol_managed import (
-    vol_evaluation_task,
-    vol_signals_task,
-    vol_strategy_returns_task,
-)
+from tasks.run import PipelineRun
+from tasks.shared import SHARED
+from tasks.vol_managed import VOL_MANAGED
 
 
 @dataclass
 class Universe:
-    """The shared stages of one data section, as results or futures of results."""
+    """The shared stages of one data section: outputs by name, and its benchmark ticker."""
 
     scope: str
     benchmark: str | None
-    ingested: list[StageResult]
-    market_data: StageResult
-    prices: Any
-    daily: Any
-    monthly: Any
-    variance: Any
-    rf_monthly: Any
-    rf_daily: Any
-
-    def stages(self) -> list[tuple[str, Any]]:
-        computed = [self.prices, self.daily, self.monthly, self.variance]
-        return [
-            (self.scope, s) for s in [*self.ingested, *computed, self.rf_monthly, self.rf_daily]
-        ]
+    outputs: dict[str, Any]
 
     def require_benchmark(self, strategy: str) -> str:
         if self.benchmark is None:
@@ -106,135 +62,56 @@ class Universe:
         return self.benchmark
 
 
-def shared_stages(
-    store_url: str, data: DataConfig, settings: PipelineConfig, scope: str, run_id: str
-) -> Universe:
-    """Ingest one data section and submit the shared return and risk-free stages."""
-    ingested = ingest(store_url, data, run_id)
-    prices = prices_task.submit(store_url, ingested.market_data, settings.prices, run_id)
-    daily = daily_returns_task.submit(store_url, prices, run_id)
-    monthly = monthly_returns_task.submit(store_url, daily, run_id)
-    return Universe(
-        scope=scope,
-        benchmark=ingested.benchmark,
-        ingested=ingested.results,
-        market_data=ingested.market_data,
-        prices=prices,
-        daily=daily,
-        monthly=monthly,
-        variance=monthly_variance_task.submit(store_url, daily, settings.monthly, run_id),
-        rf_monthly=risk_free_monthly_task.submit(
-            store_url, ingested.risk_free_source, monthly, run_id
-        ),
-        rf_daily=risk_free_daily_task.submit(store_url, ingested.risk_free_source, daily, run_id),
-    )
+def shared_stages(run: PipelineRun, data: DataConfig, scope: str) -> Universe:
+    """Ingest one data section and submit its shared return and risk-free stages."""
+    ingested = ingest(run.store_url, data, run.run_id)
+    run.record(scope, *ingested.results)
+    outputs = run.submit(scope, SHARED, ingested.outputs)
+    return Universe(scope, ingested.benchmark, outputs)
 
 
-def hedge_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+def hedge_stages(run: PipelineRun, universe: Universe) -> None:
     """Volume weights -> basket -> OLS beta, rolling beta -> costed hedge backtest -> metrics."""
-    hedge, benchmark = settings.hedge, universe.require_benchmark("hedge")
-    weights = volume_weights_task.submit(store_url, universe.market_data, hedge, benchmark, run_id)
-    basket = basket_returns_task.submit(store_url, universe.daily, weights, benchmark, run_id)
-    regression = hedge_regression_task.submit(store_url, basket, hedge, run_id)
-    betas = rolling_beta_task.submit(store_url, basket, hedge, run_id)
-    backtest = hedge_backtest_task.submit(store_url, basket, betas, hedge, run_id)
-    metrics = hedge_metrics_task.submit(
-        store_url, backtest, basket, universe.rf_daily, hedge, run_id
-    )
-    return [weights, basket, regression, betas, backtest, metrics]
+    run.submit("hedge", HEDGE, universe.outputs, benchmark=universe.require_benchmark("hedge"))
 
 
-def vol_managed_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+def vol_managed_stages(run: PipelineRun, universe: Universe) -> None:
     """Inverse-variance signals -> managed and unmanaged returns -> evaluation."""
-    config, market = settings.vol_managed, universe.require_benchmark("vol_managed")
-    signals = vol_signals_task.submit(store_url, universe.variance, config, market, run_id)
-    returns = vol_strategy_returns_task.submit(
-        store_url, universe.monthly, universe.rf_monthly, signals, config, market, run_id
-    )
-    evaluation = vol_evaluation_task.submit(store_url, returns, config, run_id)
-    return [signals, returns, evaluation]
+    market = universe.require_benchmark("vol_managed")
+    run.submit("vol_managed", VOL_MANAGED, universe.outputs, market=market)
 
 
-def allocation_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+def allocation_stages(run: PipelineRun, universe: Universe) -> None:
     """Targets -> drifted weights -> costed returns -> metrics -> seed summary; LSTM models."""
-    config, benchmark = settings.allocation, universe.benchmark
-    targets = allocation_targets_task.submit(store_url, universe.daily, config, benchmark, run_id)
-    weights = allocation_weights_task.submit(store_url, universe.daily, targets, run_id)
-    returns = backtest_returns_task.submit(store_url, universe.daily, weights, config, run_id)
-    metrics = backtest_metrics_task.submit(store_url, returns, targets, universe.rf_daily, run_id)
-    stages = [
-        targets,
-        weights,
-        returns,
-        metrics,
-        backtest_seed_summary_task.submit(store_url, metrics, run_id),
-    ]
-    for spec in config.allocators:
-        if spec.kind == "lstm":
-            model = lstm_model_task.submit(
-                store_url, universe.daily, config, spec.name, benchmark, run_id
-            )
-            latest = lstm_latest_weights_task.submit(
-                store_url, universe.daily, model, config, spec.name, benchmark, run_id
-            )
-            stages += [model, latest]
-    return stages
+    benchmark = universe.benchmark
+    run.submit("allocation", ALLOCATION, universe.outputs, benchmark=benchmark)
+    for name in run.settings.allocation.lstm_allocators():
+        run.submit("allocation", LSTM, universe.outputs, allocator=name, benchmark=benchmark)
 
 
-def optimization_stages(store_url: str, settings: PipelineConfig, universe: Universe, run_id: str):
+def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     """Factor data -> loadings and moments -> sweep subflow (chunks) -> returns -> reports."""
-    config = settings.optimization
-    source = factor_source_task.submit(store_url, config.factors, run_id)
-    factors = factor_data_task.submit(
-        store_url, source, universe.monthly, universe.rf_monthly, config.factors, run_id
+    config = run.settings.optimization
+    factors = factor_source.submit(run.store_url, config.factors, run.run_id)
+    run.record("optimization", factors)
+    inputs = run.submit(
+        "optimization",
+        [*OPTIMIZATION_INPUTS, *(MOMENTS[model] for model in config.moment_models)],
+        universe.outputs | {"factor_source": factors},
+        benchmark=universe.benchmark,
     )
-    loadings = stock_loadings_task.submit(
-        store_url,
-        universe.monthly,
-        universe.rf_monthly,
-        factors,
-        config.moments,
-        universe.benchmark,
-        run_id,
-    )
-    benchmark = benchmark_weights_task.submit(
-        store_url, loadings, universe.market_data, config.benchmark, run_id
-    )
-    estimators = {
-        "sample": (factor_moments_task, config.moments),
-        "regime": (regime_factor_moments_task, config.regimes),
-    }
-    moments = {
-        model: estimators[model][0].submit(store_url, factors, estimators[model][1], run_id)
-        for model in config.moment_models
-    }
     sweep = optimization_sweep_flow.with_options(task_runner=build_task_runner(config.runner))
     weights = sweep(
-        store_url,
-        loadings.result(),
-        {m: f.result() for m, f in moments.items()},
-        benchmark.result(),
-        config.sweep,
-        config.runner.chunks,
-        run_id,
+        run.store_url,
+        run.settings,
+        {name: inputs[name].result() for name in ("stock_loadings", "benchmark_weights")},
+        {model: inputs[MOMENTS[model].name].result() for model in config.moment_models},
+        run.run_id,
     )
-    stages = [source, factors, loadings, benchmark, *moments.values()]
     for model, model_weights in weights.items():
-        returns = optimized_returns_task.submit(
-            store_url,
-            model_weights,
-            benchmark,
-            universe.monthly,
-            universe.rf_monthly,
-            config.returns,
-            run_id,
-        )
-        report = optimization_report_task.submit(store_url, returns, model_weights, run_id)
-        crises = crisis_report_task.submit(store_url, returns, config.report, run_id)
-        stages += [
-            (f"optimization[{model}]", item) for item in (model_weights, returns, report, crises)
-        ]
-    return stages
+        scope = f"optimization[{model}]"
+        run.record(scope, model_weights)
+        run.submit(scope, OPTIMIZATION_RESULTS, inputs | {"optimized_weights": model_weights})
 
 
 STRATEGY_STAGES = {
@@ -261,14 +138,6 @@ def summary_markdown(settings: PipelineConfig, run_id: str, rows: list[dict[str,
     computed = sum(r["status"] == "computed" for r in rows)
     lines += ["", f"{computed} computed, {len(rows) - computed} reused."]
     return "\n".join(lines)
-
-
-def _resolve(scoped: list[tuple[str, Any]]) -> list[dict[str, Any]]:
-    rows = []
-    for scope, item in scoped:
-        result = item.result() if hasattr(item, "result") else item
-        rows.append({"scope": scope, **result.as_row()})
-    return rows
 
 
 @flow(name="pipeline")
@@ -328,29 +197,22 @@ def pipeline(
     store_url = store_root or settings.store.root
     run_id = str(flow_run.id or uuid.uuid4().hex)
     started_at = dt.datetime.now(dt.UTC)
+    run = PipelineRun(store_url, settings, run_id)
 
     universes: dict[str, Universe] = {}
 
-    def universe_for(strategy: str | None) -> Universe:
+    def universe_for(strategy: Strategy | None) -> Universe:
         data = settings.data_for(strategy) if strategy else settings.data
         key = data.model_dump_json()
         if key not in universes:
             scope = "data" if data == settings.data else f"{strategy}.data"
-            universes[key] = shared_stages(store_url, data, settings, scope, run_id)
+            universes[key] = shared_stages(run, data, scope)
         return universes[key]
 
-    scoped: list[tuple[str, Any]] = []
-    listed: set[str] = set()
-    for strategy in [None, *settings.strategies()]:
-        universe = universe_for(strategy)
-        if universe.scope not in listed:
-            listed.add(universe.scope)
-            scoped += universe.stages()
-        if strategy is not None:
-            branch = STRATEGY_STAGES[strategy](store_url, settings, universe, run_id)
-            # A branch may scope some stages more finely, e.g. one per moment model.
-            scoped += [item if isinstance(item, tuple) else (strategy, item) for item in branch]
-    rows = _resolve(scoped)
+    universe_for(None)
+    for strategy in settings.strategies():
+        STRATEGY_STAGES[strategy](run, universe_for(strategy))
+    rows = run.rows()
 
     record = RunRecord(
         run_id=run_id,

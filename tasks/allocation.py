@@ -1,8 +1,10 @@
-"""Tasks of the allocation backtests: targets, weights, returns, metrics, and the LSTM model."""
+"""The allocation backtest stages: targets -> drifted weights -> costed returns -> metrics.
 
-from __future__ import annotations
+Plus, per LSTM allocator, the model trained on the latest window and the weights it gives
+at the last date.
+"""
 
-from portflow.config.allocation import AllocationConfig, AllocationTargetsParams, LSTMModelParams
+from portflow.config.allocation import AllocationTargetsConfig, LSTMModelParams
 from portflow.quant.allocation.backtest import (
     allocation_targets,
     allocation_weights,
@@ -11,134 +13,57 @@ from portflow.quant.allocation.backtest import (
     backtest_seed_summary,
 )
 from portflow.quant.allocation.lstm import lstm_latest_weights, lstm_model
-from tasks import stage_task
-from tasks.stage import StageResult, run_stage
+from tasks.stage import Stage
 
+ALLOCATION_TARGETS = Stage(
+    "allocation_targets",
+    allocation_targets,
+    inputs=("daily_returns",),
+    config="allocation",
+    fields=tuple(AllocationTargetsConfig.model_fields),  # all but data and costs
+    context=("benchmark",),
+)
+ALLOCATION_WEIGHTS = Stage(
+    "allocation_weights", allocation_weights, inputs=("daily_returns", "allocation_targets")
+)
+BACKTEST_RETURNS = Stage(
+    "backtest_returns",
+    backtest_returns,
+    inputs=("daily_returns", "allocation_weights"),
+    config="allocation.costs",
+)
+BACKTEST_METRICS = Stage(
+    "backtest_metrics",
+    backtest_metrics,
+    inputs=("backtest_returns", "allocation_targets", "risk_free_daily"),
+)
+BACKTEST_SEED_SUMMARY = Stage(
+    "backtest_seed_summary", backtest_seed_summary, inputs=("backtest_metrics",)
+)
+LSTM_MODEL = Stage(
+    "lstm_model",
+    lstm_model,
+    inputs=("daily_returns",),
+    config="allocation",
+    context=("allocator", "benchmark"),
+    params=LSTMModelParams.from_allocation,
+)
+LSTM_LATEST_WEIGHTS = Stage(
+    "lstm_latest_weights",
+    lstm_latest_weights,
+    inputs=("daily_returns", "lstm_model"),
+    config="allocation",
+    context=("allocator", "benchmark"),
+    params=LSTMModelParams.from_allocation,
+)
 
-@stage_task(name="allocation_targets")
-def allocation_targets_task(
-    store_url: str,
-    daily: StageResult,
-    config: AllocationConfig,
-    benchmark: str | None,
-    run_id: str | None = None,
-) -> StageResult:
-    """Target weights of every allocator at every rebalance date (past data only)."""
-    return run_stage(
-        store_url,
-        "allocation_targets",
-        allocation_targets,
-        inputs={"daily_returns": daily},
-        params=AllocationTargetsParams.from_section(config, benchmark=benchmark),
-        run_id=run_id,
-    )
-
-
-@stage_task(name="allocation_weights")
-def allocation_weights_task(
-    store_url: str, daily: StageResult, targets: StageResult, run_id: str | None = None
-) -> StageResult:
-    """Daily drifted, target and held weights of every allocator."""
-    return run_stage(
-        store_url,
-        "allocation_weights",
-        allocation_weights,
-        inputs={"daily_returns": daily, "allocation_targets": targets},
-        run_id=run_id,
-    )
-
-
-@stage_task(name="backtest_returns")
-def backtest_returns_task(
-    store_url: str,
-    daily: StageResult,
-    weights: StageResult,
-    config: AllocationConfig,
-    run_id: str | None = None,
-) -> StageResult:
-    """Daily gross and net returns, turnover and costs of every allocator."""
-    return run_stage(
-        store_url,
-        "backtest_returns",
-        backtest_returns,
-        inputs={"daily_returns": daily, "allocation_weights": weights},
-        params=config.costs,
-        run_id=run_id,
-    )
-
-
-@stage_task(name="backtest_metrics")
-def backtest_metrics_task(
-    store_url: str,
-    returns: StageResult,
-    targets: StageResult,
-    risk_free_daily: StageResult,
-    run_id: str | None = None,
-) -> StageResult:
-    """Performance metrics of every allocator run, with investability notes."""
-    return run_stage(
-        store_url,
-        "backtest_metrics",
-        backtest_metrics,
-        inputs={
-            "backtest_returns": returns,
-            "allocation_targets": targets,
-            "risk_free_daily": risk_free_daily,
-        },
-        run_id=run_id,
-    )
-
-
-@stage_task(name="backtest_seed_summary")
-def backtest_seed_summary_task(
-    store_url: str, metrics: StageResult, run_id: str | None = None
-) -> StageResult:
-    """Mean and standard deviation of each strategy's metrics over its seeds."""
-    return run_stage(
-        store_url,
-        "backtest_seed_summary",
-        backtest_seed_summary,
-        inputs={"backtest_metrics": metrics},
-        run_id=run_id,
-    )
-
-
-@stage_task(name="lstm_model")
-def lstm_model_task(
-    store_url: str,
-    daily: StageResult,
-    config: AllocationConfig,
-    name: str,
-    benchmark: str | None,
-    run_id: str | None = None,
-) -> StageResult:
-    """LSTM allocator ``name`` trained on the latest window; its config is the artifact's params."""
-    return run_stage(
-        store_url,
-        "lstm_model",
-        lstm_model,
-        inputs={"daily_returns": daily},
-        params=LSTMModelParams.from_allocation(config, name, benchmark),
-        run_id=run_id,
-    )
-
-
-@stage_task(name="lstm_latest_weights")
-def lstm_latest_weights_task(
-    store_url: str,
-    daily: StageResult,
-    model: StageResult,
-    config: AllocationConfig,
-    name: str,
-    benchmark: str | None,
-    run_id: str | None = None,
-) -> StageResult:
-    """The saved LSTM model, reloaded, allocates at the last date."""
-    return run_stage(
-        store_url,
-        "lstm_latest_weights",
-        lstm_latest_weights,
-        inputs={"daily_returns": daily, "lstm_model": model},
-        params=LSTMModelParams.from_allocation(config, name, benchmark),
-        run_id=run_id,
-    )
+ALLOCATION = (
+    ALLOCATION_TARGETS,
+    ALLOCATION_WEIGHTS,
+    BACKTEST_RETURNS,
+    BACKTEST_METRICS,
+    BACKTEST_SEED_SUMMARY,
+)
+"""In DAG order; context ``benchmark`` (left out of the universe when tickers is null)."""
+LSTM = (LSTM_MODEL, LSTM_LATEST_WEIGHTS)
+"""Per LSTM allocator; context ``allocator`` (its name) and ``benchmark``."""

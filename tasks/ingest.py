@@ -1,4 +1,9 @@
-"""The ingest task: the configured source's data into content-addressed artifacts."""
+"""Source stages: a source's data into artifacts versioned by their content.
+
+``ingest`` turns a data section into ``market_data`` and ``risk_free_source``;
+``factor_source`` turns ``optimization.factors`` into the factor returns. A live source's
+raw download is itself cached in the store per request and as-of date.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,15 @@ import time
 from dataclasses import dataclass
 
 from portflow.config import DataConfig
+from portflow.config.optimization import FactorDataConfig
 from portflow.sources import YahooSource, make_source
+from portflow.sources.factors import FrenchLibrary, make_factor_source
 from storage import ArtifactStore
-from tasks import stage_task
+from tasks import pipeline_task
 from tasks.stage import StageResult, cached_download, persist
 
 DOWNLOAD_STAGE = "yfinance_download"
+FRENCH_DOWNLOAD_STAGE = "french_library_download"
 
 
 @dataclass(frozen=True)
@@ -28,8 +36,13 @@ class Ingested:
         found = [self.download] if self.download else []
         return [*found, self.market_data, self.risk_free_source]
 
+    @property
+    def outputs(self) -> dict[str, StageResult]:
+        """The tables by name, as the shared stages take them."""
+        return {"market_data": self.market_data, "risk_free_source": self.risk_free_source}
 
-@stage_task(name="ingest")
+
+@pipeline_task(name="ingest")
 def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Ingested:
     """Load the source's daily table and risk-free series; version them by content."""
     started = time.perf_counter()
@@ -64,3 +77,32 @@ def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Inges
         run_id=run_id,
     )
     return Ingested(daily, rf, market.benchmark, download)
+
+
+@pipeline_task(name="factor_source")
+def factor_source(
+    store_url: str, config: FactorDataConfig, run_id: str | None = None
+) -> StageResult:
+    """Factor returns from ``config.source``, versioned by content (like ``ingest``).
+
+    A ``french_library`` download is cached in the store per dataset and as-of date.
+    """
+    started = time.perf_counter()
+    store = ArtifactStore(store_url)
+    source = make_factor_source(config)
+    upstream = None
+    if isinstance(source, FrenchLibrary):
+        raw, download = cached_download(store, FRENCH_DOWNLOAD_STAGE, source, run_id)
+        table = source.parse(raw)
+        upstream = {"download": download.ref}
+    else:
+        table = source.load()
+    return persist(
+        store,
+        "factor_source",
+        table,
+        started=started,
+        params=config.model_dump(mode="json"),
+        upstream=upstream,
+        run_id=run_id,
+    )

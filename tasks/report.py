@@ -6,7 +6,7 @@ from prefect.artifacts import create_link_artifact
 
 from portflow.report.html import build_report
 from storage import ArtifactStore, RunRecord
-from tasks import stage_task
+from tasks import pipeline_task
 
 
 def write_report(store: ArtifactStore, record: RunRecord) -> str:
@@ -14,7 +14,7 @@ def write_report(store: ArtifactStore, record: RunRecord) -> str:
     return store.save_report(record.run_id, build_report(store, record))
 
 
-@stage_task(name="report")
+@pipeline_task(name="report")
 def report_task(store_url: str, record: RunRecord) -> str:
     """Write the HTML report and publish a link artifact to it."""
     url = write_report(ArtifactStore(store_url), record)

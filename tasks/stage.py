@@ -1,18 +1,25 @@
-"""How every computed stage runs: version from lineage, reuse if present, else compute and save.
+"""A stage, declared once, and how every computed stage runs.
 
-Tasks stay thin: they name the stage, its inputs and its config slice, and hand the
-maths (a function in ``portflow.quant``) to :func:`run_stage`.
+A :class:`Stage` is the one declaration of a pipeline stage, the way a Kedro node is: the
+name of its artifact, its pure function in :mod:`portflow.quant`, the names of its inputs
+(the function's DataFrame arguments, each the output of the upstream stage of that name)
+and the config fields it depends on. The flow wires declarations by these names
+(:class:`tasks.run.PipelineRun`); :func:`run_stage` versions them by lineage, reuses a
+version that exists and otherwise computes and saves it.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from functools import cache
+from typing import Any, Literal, Protocol
 
 import pandas as pd
+from prefect import Task
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from storage import (
     ArtifactRef,
@@ -21,6 +28,7 @@ from storage import (
     content_version,
     lineage_version,
 )
+from tasks import pipeline_task
 
 Status = Literal["computed", "reused"]
 
@@ -48,6 +56,68 @@ class StageResult:
             "status": self.status,
             "seconds": round(self.seconds, 3),
         }
+
+
+Inputs = Mapping[str, StageResult | Sequence[StageResult]]
+"""Upstream artifacts by input name; an input may be a list (the chunks of a sweep)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One pipeline stage: its artifact's name, its pure function, its inputs, its config.
+
+    ``function`` is called as ``function(**{input: DataFrame}, **arguments)``, so the input
+    names and the config field names are its keyword arguments.
+
+    Attributes
+    ----------
+    name : str
+        Name of the stage's artifact in the store.
+    function : callable
+        The maths, from :mod:`portflow.quant`; returns a DataFrame.
+    inputs : tuple of str
+        Names of the upstream outputs it reads, as the flow binds them (usually the
+        upstream stage's name).
+    config : str, optional
+        Dotted path of its config section in the run's config (``"hedge"``,
+        ``"optimization.moments"``); None for a stage without settings.
+    fields : tuple of str, optional
+        The fields of that section the stage depends on; None = every field. Only these
+        reach the function and the artifact's lineage, so changing another field of the
+        section does not recompute the stage.
+    context : tuple of str
+        Run-time values the flow supplies by name (the universe's ``benchmark``, a sweep
+        chunk's ``start`` and ``end``...); they join the arguments and the lineage.
+    params : callable, optional
+        For a slice that is derived rather than selected: ``params(section, **context)``
+        returns the arguments as a config model (e.g. one LSTM allocator's settings).
+    """
+
+    name: str
+    function: Callable[..., pd.DataFrame]
+    inputs: tuple[str, ...] = ()
+    config: str | None = None
+    fields: tuple[str, ...] | None = None
+    context: tuple[str, ...] = ()
+    params: Callable[..., BaseModel] | None = None
+
+    def arguments(self, section: BaseModel | None, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The function's keyword arguments: the section's fields and the context values."""
+        missing = [key for key in self.context if key not in context]
+        if missing:
+            raise TypeError(f"stage {self.name!r} needs context {missing} from the flow")
+        supplied = {key: context[key] for key in self.context}
+        if self.params is not None:
+            return dict(self.params(section, **supplied))
+        if section is None:
+            return supplied
+        names = self.fields if self.fields is not None else type(section).model_fields
+        return {name: getattr(section, name) for name in names} | supplied
+
+    @property
+    def description(self) -> str:
+        """First line of the function's docstring (shown in the Prefect UI)."""
+        return (self.function.__doc__ or self.name).strip().splitlines()[0]
 
 
 def persist(
@@ -113,57 +183,93 @@ def cached_download(
     return raw, result
 
 
+def _upstream(inputs: Inputs) -> dict[str, ArtifactRef]:
+    """Input name -> ref; the items of a list input are named ``name[i]``."""
+    refs = {}
+    for name, value in inputs.items():
+        if isinstance(value, StageResult):
+            refs[name] = value.ref
+        else:
+            refs |= {f"{name}[{i}]": item.ref for i, item in enumerate(value)}
+    return refs
+
+
 def run_stage(
     store_url: str,
-    stage: str,
-    compute: Callable[..., pd.DataFrame],
-    *,
-    inputs: Mapping[str, StageResult],
-    params: BaseModel | None = None,
+    stage: Stage,
+    inputs: Inputs,
+    arguments: Mapping[str, Any],
     run_id: str | None = None,
 ) -> StageResult:
-    """Run one computed stage with reuse.
+    """Run one declared stage with reuse.
 
     Parameters
     ----------
     store_url : str
         Artifact store root.
-    stage : str
-        Stage name.
-    compute : callable
-        Pure function from ``portflow.quant``; called as
-        ``compute(**{name: DataFrame}, **params)``, so the input names and the config
-        slice's field names are its keyword arguments.
-    inputs : mapping of str to StageResult
-        Upstream artifacts by argument name.
-    params : pydantic model, optional
-        The stage's config slice.
+    stage : Stage
+        The declaration.
+    inputs : mapping of str to StageResult or list of StageResult
+        Upstream artifacts by input name (``stage.inputs``).
+    arguments : mapping
+        The stage's config slice and context (:meth:`Stage.arguments`).
     run_id : str, optional
         Recorded in the manifest of a new artifact.
+
+    Returns
+    -------
+    StageResult
+        The version is the lineage hash of the stage's name, its code, its arguments and
+        its upstream versions: "reused" when that version already exists.
     """
     started = time.perf_counter()
     store = ArtifactStore(store_url)
-    upstream = {name: result.ref for name, result in inputs.items()}
-    param_values = params.model_dump(mode="json") if params is not None else {}
-    code = code_version(compute)
+    upstream = _upstream(inputs)
+    params = to_jsonable_python(dict(arguments))
+    code = code_version(stage.function)
     version = lineage_version(
-        stage, code, param_values, {name: ref.version for name, ref in upstream.items()}
+        stage.name, code, params, {name: ref.version for name, ref in upstream.items()}
     )
-    ref = ArtifactRef(stage, version)
+    ref = ArtifactRef(stage.name, version)
     if store.exists(ref):
         rows = store.manifest(ref).rows
-        return StageResult(stage, version, rows, "reused", time.perf_counter() - started)
-    frames = {name: store.load(r) for name, r in upstream.items()}
-    keywords = dict(params) if params is not None else {}
-    frame = compute(**frames, **keywords)
+        return StageResult(stage.name, version, rows, "reused", time.perf_counter() - started)
+    frames = {
+        name: store.load(value.ref)
+        if isinstance(value, StageResult)
+        else [store.load(item.ref) for item in value]
+        for name, value in inputs.items()
+    }
+    frame = stage.function(**frames, **arguments)
     return persist(
         store,
-        stage,
+        stage.name,
         frame,
         started=started,
         version=version,
-        params=param_values,
+        params=params,
         upstream=upstream,
         code=code,
         run_id=run_id,
     )
+
+
+@pipeline_task
+def stage_task(
+    store_url: str,
+    stage: Stage,
+    inputs: Inputs,
+    arguments: Mapping[str, Any],
+    run_id: str | None = None,
+) -> StageResult:
+    """Run one declared stage: load its inputs, call its function, save (see run_stage)."""
+    return run_stage(store_url, stage, inputs, arguments, run_id)
+
+
+@cache
+def task_for(stage: Stage) -> Task:
+    """The Prefect task of a stage: :func:`stage_task` named and described after it.
+
+    Reuse is decided by artifact versions, not by Prefect's cache or result persistence.
+    """
+    return stage_task.with_options(name=stage.name, description=stage.description)

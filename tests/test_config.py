@@ -112,16 +112,3 @@ def test_no_overrides_give_the_same_config(path):
 
     config = load_config(path)
     assert with_overrides(config) == config
-
-
-def test_from_section_takes_only_the_declared_fields_plus_extras():
-    from portflow.config.hedge import HedgeConfig
-    from tasks.hedge import RollingBetaParams, VolumeWeightsParams
-
-    hedge = HedgeConfig(beta_window=126, rebalance_every=21, volume_window=20)
-    assert dict(RollingBetaParams.from_section(hedge)) == {
-        "beta_window": 126,
-        "rebalance_every": 21,
-    }
-    weights = VolumeWeightsParams.from_section(hedge, benchmark="QQQ")
-    assert dict(weights) == {"volume_window": 20, "dollar_volume": False, "benchmark": "QQQ"}

@@ -14,12 +14,13 @@ discriminated union on ``kind``, looked up in :data:`ALLOCATOR_CONFIGS` (never a
         - {kind: lstm, window: 1008, retrain_every: 24, seeds: [0, 1, 2]}
       costs: {proportional_cost: 0.0005, fixed_cost: 0.0}
 
-The ``allocation_targets`` stage gets every field but ``data`` and ``costs``, plus the
-benchmark (:class:`AllocationTargetsParams`, built with ``from_section``);
-``backtest_returns`` gets ``costs``; the LSTM model
-stages get an :class:`LSTMModelParams` built with :meth:`LSTMModelParams.from_allocation`.
-Field names equal the keyword arguments of the functions in ``portflow.quant.allocation.backtest``,
-``portflow.quant.allocation.allocators`` and ``portflow.quant.allocation.lstm``.
+The ``allocation_targets`` stage gets the fields of :class:`AllocationTargetsConfig` (every
+field but ``data`` and ``costs``) plus the benchmark; ``backtest_returns`` gets ``costs``;
+the LSTM model stages get an :class:`LSTMModelParams` built with
+:meth:`LSTMModelParams.from_allocation` (declarations in ``tasks/allocation.py``). Field
+names equal the keyword arguments of the functions in
+``portflow.quant.allocation.backtest``, ``portflow.quant.allocation.allocators`` and
+``portflow.quant.allocation.lstm``.
 """
 
 from __future__ import annotations
@@ -217,13 +218,9 @@ class AllocationConfig(AllocationTargetsConfig):
     )
     costs: CostConfig = Field(CostConfig(), description="Trading costs of the backtests.")
 
-
-class AllocationTargetsParams(AllocationTargetsConfig):
-    """Slice of ``allocation_targets``: the section without data and costs, plus the benchmark."""
-
-    benchmark: str | None = Field(
-        None, description="Benchmark ticker, left out of the universe when tickers is null."
-    )
+    def lstm_allocators(self) -> list[str]:
+        """Names of the LSTM allocators, each of which also gets a model on the latest window."""
+        return [spec.name for spec in self.allocators if isinstance(spec, LSTMAllocatorConfig)]
 
 
 class LSTMModelParams(Frozen):
@@ -246,12 +243,13 @@ class LSTMModelParams(Frozen):
 
     @classmethod
     def from_allocation(
-        cls, config: AllocationTargetsConfig, name: str, benchmark: str | None
+        cls, config: AllocationTargetsConfig, allocator: str, benchmark: str | None
     ) -> LSTMModelParams:
-        """The model of LSTM allocator ``name``, with its first seed, on the latest window."""
-        (spec,) = [s for s in config.allocators if s.name == name]
+        """The model of LSTM allocator ``allocator`` (its name), with its first seed, on the
+        latest window."""
+        (spec,) = [s for s in config.allocators if s.name == allocator]
         if not isinstance(spec, LSTMAllocatorConfig):
-            raise ValueError(f"allocator {name!r} is a {spec.kind}, not an lstm")
+            raise ValueError(f"allocator {allocator!r} is a {spec.kind}, not an lstm")
         settings = spec.model_dump(exclude={"kind", "name", "retrain_every", "seeds", "window"})
         return cls(
             tickers=config.tickers,

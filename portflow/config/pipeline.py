@@ -90,6 +90,21 @@ class PipelineConfig(Frozen):
         """The strategies whose sections are present, in pipeline order."""
         return [name for name in STRATEGIES if getattr(self, name, None) is not None]
 
+    def section(self, path: str) -> Frozen:
+        """The section at a dotted path, e.g. ``"optimization.moments"``.
+
+        Raises
+        ------
+        ValueError
+            If a section on the path is absent from this config.
+        """
+        node = self
+        for key in path.split("."):
+            node = getattr(node, key)
+            if node is None:
+                raise ValueError(f"the config has no {path!r} section")
+        return node
+
 
 class ConfigError(Exception):
     """A config file failed validation; ``issues`` holds every (yaml path, message) pair."""

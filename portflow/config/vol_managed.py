@@ -1,8 +1,9 @@
 """Config of the volatility-managed portfolios (Moreira & Muir 2017): section ``vol_managed``.
 
 The user writes one flat section; each of the three stages gets only the fields it uses
-(its *slice*, built by the methods below), so changing a cost does not recompute the
-signals and every stage's artifact version records exactly what it depends on.
+(declared in ``tasks/vol_managed.py``; the signals' slice is derived by
+:meth:`VolManagedConfig.signals_params`), so changing a cost does not recompute the signals
+and every stage's artifact version records exactly what it depends on.
 """
 
 from __future__ import annotations
@@ -39,27 +40,6 @@ class VolSignalsParams(Frozen):
         "error", description="A month without realized variance: error, or carry_forward."
     )
     min_months: int = Field(12, ge=3, description="Fewest months the training window must hold.")
-
-
-class VolStrategyParams(Frozen):
-    """Slice of the ``vol_strategy_returns`` stage."""
-
-    market: str = Field(description="Ticker of the market (the paper's headline strategy).")
-    weights: dict[str, float] | None = Field(
-        None, description="Basket weights by ticker (sum 1); null = equal weights, market excluded."
-    )
-
-
-class VolEvaluationParams(Frozen):
-    """Slice of the ``vol_evaluation`` stage."""
-
-    cov_type: CovType = Field(
-        "HC3", description="Heteroskedasticity-robust covariance (statsmodels)."
-    )
-    costs_bps: tuple[float, ...] = Field(
-        (1.0, 10.0, 14.0), description="Costs (bp per unit of |change in exposure|) to net out."
-    )
-    min_months: int = Field(12, ge=3, description="Fewest months each evaluated period must hold.")
 
 
 class VolManagedConfig(Frozen):
@@ -153,14 +133,4 @@ class VolManagedConfig(Frozen):
             leverage_cap=self.leverage_cap,
             missing_variance=self.missing_variance,
             min_months=self.min_months,
-        )
-
-    def strategy_params(self, market: str) -> VolStrategyParams:
-        """The ``vol_strategy_returns`` slice."""
-        return VolStrategyParams(market=market, weights=self.weights)
-
-    def evaluation_params(self) -> VolEvaluationParams:
-        """The ``vol_evaluation`` slice."""
-        return VolEvaluationParams(
-            cov_type=self.cov_type, costs_bps=self.costs_bps, min_months=self.min_months
         )

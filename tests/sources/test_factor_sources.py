@@ -25,7 +25,7 @@ from portflow.sources.factors import (
 )
 from portflow.sources.sample import french_factors
 from storage import ArtifactStore
-from tasks.optimization import FRENCH_DOWNLOAD_STAGE, factor_source_task
+from tasks.ingest import FRENCH_DOWNLOAD_STAGE, factor_source
 
 FIXTURES = Path(__file__).parents[1] / "data" / "sources"
 RECORDED_ZIP = (FIXTURES / "ff_research_data_factors.zip").read_bytes()
@@ -245,8 +245,8 @@ def test_task_downloads_once_per_as_of_and_persists_the_parsed_table(tmp_path, m
     opener = FakeOpener(RECORDED_ZIP)
     monkeypatch.setattr(factors_module, "_urlopen", opener)
     config = FactorDataConfig(**LIVE)
-    first = factor_source_task.fn(store_url=str(tmp_path), config=config)
-    second = factor_source_task.fn(store_url=str(tmp_path), config=config)
+    first = factor_source.fn(store_url=str(tmp_path), config=config)
+    second = factor_source.fn(store_url=str(tmp_path), config=config)
     assert len(opener.calls) == 1  # the second run reads the cached download
     assert (first.status, second.status) == ("computed", "reused")
     assert first.version == second.version
@@ -264,12 +264,12 @@ def test_task_downloads_once_per_as_of_and_persists_the_parsed_table(tmp_path, m
 
 
 def test_task_reads_sample_and_files(tmp_path):
-    sample = factor_source_task.fn(store_url=str(tmp_path), config=FactorDataConfig())
+    sample = factor_source.fn(store_url=str(tmp_path), config=FactorDataConfig())
     pd.testing.assert_frame_equal(
         ArtifactStore(str(tmp_path)).load(sample.ref), french_factors(), check_freq=False
     )
     path = tmp_path / "factors.csv"
     path.write_text("date,Mkt-RF,SMB,HML\n2018-01,5.58,-3.03,-1.37\n")
-    result = factor_source_task.fn(store_url=str(tmp_path), config=files_config(path))
+    result = factor_source.fn(store_url=str(tmp_path), config=files_config(path))
     table = ArtifactStore(str(tmp_path)).load(result.ref)
     assert table.loc["2018-01-31"].tolist() == pytest.approx([0.0558, -0.0303, -0.0137])

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from portflow.config import PricesConfig, SyntheticData
+from portflow.config import PipelineConfig, SyntheticData
 from portflow.config.allocation import (
     AllocationConfig,
     CostConfig,
@@ -14,51 +14,55 @@ from portflow.config.allocation import (
 from portflow.quant.allocation.allocators import investable_returns
 from portflow.quant.allocation.lstm import LSTMAllocator
 from storage import ArtifactStore
-from tasks.allocation import (
-    allocation_targets_task,
-    allocation_weights_task,
-    backtest_metrics_task,
-    backtest_returns_task,
-    backtest_seed_summary_task,
-    lstm_latest_weights_task,
-    lstm_model_task,
-)
+from tasks.allocation import ALLOCATION, LSTM
 from tasks.ingest import ingest
-from tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
+from tasks.run import PipelineRun
+from tasks.shared import SHARED
 
-LSTM = LSTMAllocatorConfig(
+LSTM_SPEC = LSTMAllocatorConfig(
     lookback=10, hidden_size=8, vol_window=10, epochs=10, retrain_every=6, seeds=(0, 1), window=120
 )
 CONFIG = AllocationConfig(
-    allocators=(EqualWeightAllocator(), MeanVarianceAllocator(max_weight=0.5), LSTM),
+    allocators=(EqualWeightAllocator(), MeanVarianceAllocator(max_weight=0.5), LSTM_SPEC),
     estimation_window=60,
     rebalance="monthly",
 )
 
 
+DATA = SyntheticData(seed=4, n_assets=4, n_days=400)
+
+
+def pipeline_run(store_url: str, config: AllocationConfig) -> PipelineRun:
+    settings = PipelineConfig(name="test", data=DATA, allocation=config)
+    return PipelineRun(store_url, settings, inline=True)
+
+
 @pytest.fixture(scope="module")
 def upstream(tmp_path_factory):
     store_url = str(tmp_path_factory.mktemp("store"))
-    ingested = ingest.fn(store_url, SyntheticData(seed=4, n_assets=4, n_days=400))
-    prices = prices_task.fn(store_url, ingested.market_data, PricesConfig())
-    daily = daily_returns_task.fn(store_url, prices)
-    rf_daily = risk_free_daily_task.fn(store_url, ingested.risk_free_source, daily)
-    return store_url, ingested.benchmark, daily, rf_daily
+    ingested = ingest.fn(store_url, DATA)
+    outputs = pipeline_run(store_url, CONFIG).submit("data", SHARED, ingested.outputs)
+    return store_url, ingested.benchmark, outputs
 
 
-def run_backtest(store_url, benchmark, daily, rf_daily, config):
-    targets = allocation_targets_task.fn(store_url, daily, config, benchmark)
-    weights = allocation_weights_task.fn(store_url, daily, targets)
-    returns = backtest_returns_task.fn(store_url, daily, weights, config)
-    metrics = backtest_metrics_task.fn(store_url, returns, targets, rf_daily)
-    summary = backtest_seed_summary_task.fn(store_url, metrics)
-    return [targets, weights, returns, metrics, summary]
+def run_backtest(store_url, benchmark, universe, config):
+    outputs = pipeline_run(store_url, config).submit(
+        "allocation", ALLOCATION, universe, benchmark=benchmark
+    )
+    return [outputs[stage.name] for stage in ALLOCATION]
+
+
+def run_lstm(store_url, benchmark, universe):
+    outputs = pipeline_run(store_url, CONFIG).submit(
+        "allocation", LSTM, universe, allocator="lstm", benchmark=benchmark
+    )
+    return outputs["lstm_model"], outputs["lstm_latest_weights"]
 
 
 def test_backtest_tasks_save_artifacts_then_reuse_them(upstream):
-    store_url, benchmark, daily, rf_daily = upstream
+    store_url, benchmark, universe = upstream
     store = ArtifactStore(store_url)
-    first = run_backtest(store_url, benchmark, daily, rf_daily, CONFIG)
+    first = run_backtest(store_url, benchmark, universe, CONFIG)
     assert [r.status for r in first] == ["computed"] * 5
     assert [r.stage for r in first] == [
         "allocation_targets",
@@ -86,21 +90,21 @@ def test_backtest_tasks_save_artifacts_then_reuse_them(upstream):
         metrics.loc[["lstm[seed=0]", "lstm[seed=1]"], "sharpe"].mean()
     )
 
-    again = run_backtest(store_url, benchmark, daily, rf_daily, CONFIG)
+    again = run_backtest(store_url, benchmark, universe, CONFIG)
     assert [r.status for r in again] == ["reused"] * 5
     assert [r.version for r in again] == [r.version for r in first]
 
     dearer = CONFIG.model_copy(update={"costs": CostConfig(proportional_cost=0.01)})
-    third = run_backtest(store_url, benchmark, daily, rf_daily, dearer)
+    third = run_backtest(store_url, benchmark, universe, dearer)
     assert [r.status for r in third] == ["reused", "reused", "computed", "computed", "computed"]
     net = {result.version: store.load(result.ref)["net"].sum() for result in (first[2], third[2])}
     assert net[third[2].version] < net[first[2].version]
 
 
 def test_lstm_model_artifact_holds_the_config_and_reloads_to_the_same_weights(upstream):
-    store_url, benchmark, daily, _ = upstream
+    store_url, benchmark, universe = upstream
     store = ArtifactStore(store_url)
-    model = lstm_model_task.fn(store_url, daily, CONFIG, "lstm", benchmark)
+    model, latest = run_lstm(store_url, benchmark, universe)
     params = store.manifest(model.ref).params
     assert params == {
         "tickers": None,
@@ -117,9 +121,8 @@ def test_lstm_model_artifact_holds_the_config_and_reloads_to_the_same_weights(up
     frame = store.load(model.ref)
     assert list(frame.columns) == ["name", "shape", "dtype", "data"]
 
-    latest = lstm_latest_weights_task.fn(store_url, daily, model, CONFIG, "lstm", benchmark)
     weights = store.load(latest.ref)
-    returns = investable_returns(store.load(daily.ref), None, benchmark)
+    returns = investable_returns(store.load(universe["daily_returns"].ref), None, benchmark)
     settings = {k: params[k] for k in ("lookback", "hidden_size", "vol_window", "epochs", "seed")}
     in_memory = LSTMAllocator(**settings, learning_rate=0.01).fit(returns.iloc[-120:])
     pd.testing.assert_series_equal(

@@ -6,54 +6,35 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from portflow.config import PricesConfig, SampleData, SyntheticData
+from portflow.config import PipelineConfig, SampleData, SyntheticData
 from portflow.config.hedge import HedgeConfig
 from storage import ArtifactStore
-from tasks.hedge import (
-    basket_returns_task,
-    hedge_backtest_task,
-    hedge_metrics_task,
-    hedge_regression_task,
-    rolling_beta_task,
-    volume_weights_task,
-)
+from tasks.hedge import HEDGE
 from tasks.ingest import ingest
-from tasks.returns import daily_returns_task, prices_task, risk_free_daily_task
-
-HEDGE_STAGES = (
-    "volume_weights",
-    "basket_returns",
-    "hedge_regression",
-    "hedge_rolling_beta",
-    "hedge_backtest",
-    "hedge_metrics",
-)
+from tasks.shared import SHARED
 
 
-def run_hedge(store: str, data, config: HedgeConfig) -> dict:
-    """The flow's wiring for this strategy, task by task (as suggested for the pipeline flow)."""
-    ingested = ingest.fn(store, data)
-    prices = prices_task.fn(store, ingested.market_data, PricesConfig())
-    daily = daily_returns_task.fn(store, prices)
-    rf_daily = risk_free_daily_task.fn(store, ingested.risk_free_source, daily)
-    weights = volume_weights_task.fn(store, ingested.market_data, config, ingested.benchmark)
-    basket = basket_returns_task.fn(store, daily, weights, ingested.benchmark)
-    regression = hedge_regression_task.fn(store, basket, config)
-    betas = rolling_beta_task.fn(store, basket, config)
-    backtest = hedge_backtest_task.fn(store, basket, betas, config)
-    metrics = hedge_metrics_task.fn(store, backtest, basket, rf_daily, config)
-    results = (weights, basket, regression, betas, backtest, metrics)
-    return {r.stage: r for r in results}
+@pytest.fixture
+def run_hedge(run_stages):
+    """The flow's wiring for this strategy: ingest, the shared stages, then HEDGE."""
+
+    def run(store: str, data, config: HedgeConfig) -> dict:
+        ingested = ingest.fn(store, data)
+        settings = PipelineConfig(name="test", data=data, hedge=config)
+        universe = run_stages(store, SHARED, ingested.outputs, settings=settings)
+        available = ingested.outputs | universe
+        return run_stages(store, HEDGE, available, settings=settings, benchmark=ingested.benchmark)
+
+    return run
 
 
 TECH4 = SampleData(universe="tech4", start="2004-09-01", end="2013-02-28")
 
 
-def test_tech4_end_to_end_then_reuse_and_partial_recompute(tmp_path):
+def test_tech4_end_to_end_then_reuse_and_partial_recompute(tmp_path, run_hedge):
     store = str(tmp_path)
     config = HedgeConfig(dollar_volume=True, hac_lags=5)
     first = run_hedge(store, TECH4, config)
-    assert tuple(first) == HEDGE_STAGES
     assert {r.status for r in first.values()} == {"computed"}
     artifacts = ArtifactStore(store)
     load = {name: artifacts.load(r.ref) for name, r in first.items()}
@@ -93,7 +74,7 @@ def test_tech4_end_to_end_then_reuse_and_partial_recompute(tmp_path):
     }
 
 
-def test_synthetic_end_to_end(tmp_path):
+def test_synthetic_end_to_end(tmp_path, run_hedge):
     data = SyntheticData(seed=4, n_assets=5, n_days=800, start=dt.date(2011, 1, 3))
     config = HedgeConfig(beta_window=120, rebalance_every=20, convention="capital_split")
     results = run_hedge(str(tmp_path), data, config)
@@ -102,7 +83,7 @@ def test_synthetic_end_to_end(tmp_path):
     assert (metrics["volume_measure"] == "share volume").all()
 
 
-def test_sample_without_volume_fails_with_a_named_error(tmp_path):
+def test_sample_without_volume_fails_with_a_named_error(tmp_path, run_hedge):
     from portflow.errors import DataError
 
     data = SampleData(universe="sp500_20", start="2010-01-01", end="2011-12-31")

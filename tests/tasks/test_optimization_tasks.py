@@ -7,7 +7,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import ValidationError
 
 from flows import optimization as sweeps
-from portflow.config import PricesConfig, SampleData
+from portflow.config import PipelineConfig, SampleData
 from portflow.config.optimization import (
     SP500_20_SECTORS,
     ActiveOptimizationConfig,
@@ -16,13 +16,9 @@ from portflow.config.optimization import (
 )
 from storage import ArtifactStore
 from tasks import optimization as tasks
-from tasks.ingest import ingest
-from tasks.returns import (
-    daily_returns_task,
-    monthly_returns_task,
-    prices_task,
-    risk_free_monthly_task,
-)
+from tasks.ingest import factor_source, ingest
+from tasks.run import PipelineRun
+from tasks.shared import SHARED
 
 TICKERS = ("AAPL", "BAC", "CVX", "JNJ", "KO", "MSFT", "WMT", "XOM")
 DATA = SampleData(universe="sp500_20", tickers=TICKERS, start="2003-01-01", end="2009-12-31")
@@ -36,39 +32,34 @@ CONFIG = OptimizationConfig.model_validate(
 )
 
 
+SETTINGS = PipelineConfig(name="test", data=DATA, optimization=CONFIG)
+
+
 def upstream(store: str) -> dict:
-    """Foundation stages and the optimization inputs, as the flow would wire them."""
+    """Ingest, the shared stages and the optimization inputs, as the flow wires them."""
+    run = PipelineRun(store, SETTINGS, inline=True)
     ingested = ingest.fn(store, DATA)
-    prices = prices_task.fn(store, ingested.market_data, PricesConfig())
-    daily = daily_returns_task.fn(store, prices)
-    monthly = monthly_returns_task.fn(store, daily)
-    rf = risk_free_monthly_task.fn(store, ingested.risk_free_source, monthly)
-    source = tasks.factor_source_task.fn(store, CONFIG.factors)
-    factors = tasks.factor_data_task.fn(store, source, monthly, rf, CONFIG.factors)
-    loadings = tasks.stock_loadings_task.fn(
-        store, monthly, rf, factors, CONFIG.moments, ingested.benchmark
+    universe = run.submit("data", SHARED, ingested.outputs)
+    available = universe | {"factor_source": factor_source.fn(store, CONFIG.factors)}
+    return run.submit(
+        "optimization",
+        [*tasks.OPTIMIZATION_INPUTS, *tasks.MOMENTS.values()],
+        available,
+        benchmark=ingested.benchmark,
     )
-    bench = tasks.benchmark_weights_task.fn(store, loadings, ingested.market_data, CONFIG.benchmark)
-    return {
-        "monthly": monthly,
-        "rf": rf,
-        "source": source,
-        "factors": factors,
-        "loadings": loadings,
-        "bench": bench,
-    }
 
 
-def sweep_serially(store: str, up: dict, moments, name: str):
+def sweep_serially(store: str, up: dict, name: str):
     """``optimization_sweep`` without a flow: the chunk tasks one after the other."""
+    run = PipelineRun(store, SETTINGS, inline=True)
+    moments = up[tasks.MOMENTS[name].name]
     ranges = tasks.optimization_chunks_task.fn(store, moments, CONFIG.runner.chunks)
+    available = up | {"factor_moments": moments}
     chunks = [
-        tasks.optimization_chunk_task.fn(
-            store, up["loadings"], moments, up["bench"], CONFIG.sweep, name, start, end
-        )
-        for start, end in ranges
+        run.submit_stage(tasks.OPTIMIZATION_CHUNK, available, start=lo, end=hi, moments=name)
+        for lo, hi in ranges
     ]
-    return ranges, tasks.optimized_weights_task.fn(store, chunks)
+    return ranges, run.submit_stage(tasks.OPTIMIZED_WEIGHTS, {"optimization_chunk": chunks})
 
 
 @pytest.fixture(scope="module")
@@ -76,21 +67,16 @@ def sample_run(tmp_path_factory):
     store = str(tmp_path_factory.mktemp("optimization"))
     up = upstream(store)
     out = {"store": store, "up": up}
-    out["sample_moments"] = tasks.factor_moments_task.fn(store, up["factors"], CONFIG.moments)
-    out["regime_moments"] = tasks.regime_factor_moments_task.fn(
-        store, up["factors"], CONFIG.regimes
-    )
+    run = PipelineRun(store, SETTINGS, inline=True)
     for name in ("sample", "regime"):
-        ranges, weights = sweep_serially(store, up, out[f"{name}_moments"], name)
-        returns = tasks.optimized_returns_task.fn(
-            store, weights, up["bench"], up["monthly"], up["rf"], CONFIG.returns
-        )
+        ranges, weights = sweep_serially(store, up, name)
+        results = run.submit(name, tasks.OPTIMIZATION_RESULTS, up | {"optimized_weights": weights})
         out[name] = {
             "ranges": ranges,
             "weights": weights,
-            "returns": returns,
-            "report": tasks.optimization_report_task.fn(store, returns, weights),
-            "crisis": tasks.crisis_report_task.fn(store, returns, CONFIG.report),
+            "returns": results["optimized_returns"],
+            "report": results["optimization_report"],
+            "crisis": results["crisis_report"],
         }
     return out
 
@@ -98,12 +84,12 @@ def sample_run(tmp_path_factory):
 def test_sample_chain_produces_every_stage(sample_run):
     store = ArtifactStore(sample_run["store"])
     up = sample_run["up"]
-    factors = store.load(up["factors"].ref)
+    factors = store.load(up["factor_data"].ref)
     assert list(factors.columns) == ["Mkt-RF", "SMB", "HML"]
     assert factors.index[0] == pd.Timestamp("2003-02-28")  # January 2003 is incomplete
-    loadings = store.load(up["loadings"].ref)
+    loadings = store.load(up["stock_loadings"].ref)
     assert set(loadings["ticker"]) == set(TICKERS)  # the benchmark SP500 is not a stock
-    bench = store.load(up["bench"].ref)
+    bench = store.load(up["benchmark_weights"].ref)
     assert (bench["scheme"] == "equal_weight").all()  # the sample has no market caps
     for name in ("sample", "regime"):
         run = sample_run[name]
@@ -121,7 +107,7 @@ def test_sample_chain_produces_every_stage(sample_run):
         assert (gfc["coverage"] == "covered").all() and (gfc["months"] == 18).all()
         covid = crisis[crisis["window"] == "covid_crash"]
         assert (covid["coverage"] == "not covered").all()
-    regime_dates = store.load(sample_run["regime_moments"].ref).index
+    regime_dates = store.load(up["regime_factor_moments"].ref).index
     assert regime_dates[0] == pd.Timestamp("2007-01-31")  # the 48th month
 
 
@@ -136,7 +122,7 @@ def test_second_run_reuses_every_artifact(sample_run):
     store = sample_run["store"]
     up = upstream(store)
     assert {r.status for r in up.values()} == {"reused"}
-    ranges, weights = sweep_serially(store, up, sample_run["sample_moments"], "sample")
+    ranges, weights = sweep_serially(store, up, "sample")
     assert weights.status == "reused" and weights.version == sample_run["sample"]["weights"].version
 
 
@@ -144,16 +130,13 @@ def test_dask_local_cluster_runs_the_chunk_tasks(prefect_harness, sample_run, tm
     """Both sweeps on a 2-worker LocalCluster give the serial artifacts, byte for byte."""
     store = str(tmp_path)
     up = upstream(store)
-    moments = {
-        "sample": tasks.factor_moments_task.fn(store, up["factors"], CONFIG.moments),
-        "regime": tasks.regime_factor_moments_task.fn(store, up["factors"], CONFIG.regimes),
-    }
+    moments = {name: up[stage.name] for name, stage in tasks.MOMENTS.items()}
     runner = sweeps.build_task_runner(
         TaskRunnerConfig(kind="dask", n_workers=2, processes=False, chunks=2)
     )
-
+    inputs = {name: up[name] for name in ("stock_loadings", "benchmark_weights")}
     results = sweeps.optimization_sweep_flow.with_options(task_runner=runner)(
-        store, up["loadings"], moments, up["bench"], CONFIG.sweep, 2
+        store, SETTINGS, inputs, moments
     )
     for name, result in results.items():
         serial = sample_run[name]["weights"]

@@ -1,14 +1,13 @@
 """Volatility-managed tasks end to end on the bundled S&P 500 data, through the artifact store."""
 
 import datetime as dt
-import inspect
 
 import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from portflow.config import MonthlyConfig, PricesConfig, SampleData
+from portflow.config import PipelineConfig, SampleData
 from portflow.config.vol_managed import VolManagedConfig
 from portflow.errors import DataError
 from portflow.quant.vol_managed.evaluation import evaluation_markdown, vol_evaluation
@@ -16,34 +15,22 @@ from portflow.quant.vol_managed.signals import vol_signals
 from portflow.quant.vol_managed.strategy_returns import vol_strategy_returns
 from storage import ArtifactStore
 from tasks.ingest import ingest
-from tasks.returns import (
-    daily_returns_task,
-    monthly_returns_task,
-    monthly_variance_task,
-    prices_task,
-    risk_free_monthly_task,
-)
-from tasks.vol_managed import (
-    vol_evaluation_task,
-    vol_signals_task,
-    vol_strategy_returns_task,
-)
+from tasks.run import PipelineRun
+from tasks.shared import SHARED
+from tasks.vol_managed import VOL_MANAGED, VOL_SIGNALS
 
 DATA = SampleData(universe="sp500_20", start=dt.date(2000, 1, 1), end=dt.date(2018, 11, 30))
 
 
 def run_vol_managed(store_url: str, config: VolManagedConfig, foundation: dict) -> dict:
-    signals = vol_signals_task.fn(store_url, foundation["variance"], config, foundation["market"])
-    returns = vol_strategy_returns_task.fn(
-        store_url,
-        foundation["monthly"],
-        foundation["rf_monthly"],
-        signals,
-        config,
-        foundation["market"],
-    )
-    evaluation = vol_evaluation_task.fn(store_url, returns, config)
-    return {"signals": signals, "returns": returns, "evaluation": evaluation}
+    settings = PipelineConfig(name="test", data=DATA, vol_managed=config)
+    run = PipelineRun(store_url, settings, inline=True)
+    outputs = run.submit("vol_managed", VOL_MANAGED, foundation, market=foundation["market"])
+    return {
+        "signals": outputs["vol_signals"],
+        "returns": outputs["vol_strategy_returns"],
+        "evaluation": outputs["vol_evaluation"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +40,10 @@ def store_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="module")
 def foundation(store_url) -> dict:
-    """The foundation stages on the default offline data, via their tasks' ``.fn``."""
+    """Ingest and the shared stages on the default offline data, via their tasks' ``.fn``."""
     ingested = ingest.fn(store_url, DATA)
-    prices = prices_task.fn(store_url, ingested.market_data, PricesConfig())
-    daily = daily_returns_task.fn(store_url, prices)
-    monthly = monthly_returns_task.fn(store_url, daily)
-    return {
-        "market": ingested.benchmark,
-        "monthly": monthly,
-        "variance": monthly_variance_task.fn(store_url, daily, MonthlyConfig()),
-        "rf_monthly": risk_free_monthly_task.fn(store_url, ingested.risk_free_source, monthly),
-    }
+    run = PipelineRun(store_url, PipelineConfig(name="test", data=DATA), inline=True)
+    return run.submit("data", SHARED, ingested.outputs) | {"market": ingested.benchmark}
 
 
 @pytest.fixture(scope="module")
@@ -102,14 +82,18 @@ def test_tasks_compute_the_three_stages_on_the_sample(store_url, foundation, fir
     config = VolManagedConfig()
     direct = vol_evaluation(
         vol_strategy_returns(
-            store.load(foundation["monthly"].ref),
-            store.load(foundation["rf_monthly"].ref),
+            store.load(foundation["monthly_returns"].ref),
+            store.load(foundation["risk_free_monthly"].ref),
             vol_signals(
-                store.load(foundation["variance"].ref), **dict(config.signals_params("SP500"))
+                store.load(foundation["monthly_variance"].ref),
+                **dict(config.signals_params("SP500")),
             ),
-            **dict(config.strategy_params("SP500")),
+            market="SP500",
+            weights=None,
         ),
-        **dict(config.evaluation_params()),
+        cov_type="HC3",
+        costs_bps=(1.0, 10.0, 14.0),
+        min_months=12,
     )
     pd.testing.assert_frame_equal(evaluation, direct)
     assert evaluation_markdown(evaluation).count("\n| market_managed |") == 2
@@ -151,36 +135,20 @@ def test_rerun_reuses_and_a_cost_change_recomputes_only_the_evaluation(
     assert exposure.max() == 2.0
     manifest = ArtifactStore(store_url).manifest(capped["signals"].ref)
     assert manifest.params["market"] == "SP500" and manifest.params["leverage_cap"] == 2.0
-    assert manifest.upstream == {"monthly_variance": str(foundation["variance"].ref)}
+    assert manifest.upstream == {"monthly_variance": str(foundation["monthly_variance"].ref)}
 
 
 def test_training_window_outside_the_data_fails_with_a_clear_error(store_url, foundation):
     config = VolManagedConfig(train_start=dt.date(1980, 1, 1), train_end=dt.date(1989, 12, 31))
     with pytest.raises(DataError, match=r"\[vol_signals\] vol_managed.train_start/train_end"):
-        vol_signals_task.fn(store_url, foundation["variance"], config, "SP500")
+        run_vol_managed(store_url, config, foundation)
 
 
-@pytest.mark.parametrize(
-    ("method", "function"),
-    [
-        ("signals_params", vol_signals),
-        ("strategy_params", vol_strategy_returns),
-        ("evaluation_params", vol_evaluation),
-    ],
-)
-def test_each_slice_holds_exactly_its_stage_keywords(method, function):
-    config = VolManagedConfig()
-    slice_ = (
-        getattr(config, method)("SP500")
-        if method != "evaluation_params"
-        else config.evaluation_params()
-    )
-    keywords = [
-        name
-        for name, p in inspect.signature(function).parameters.items()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    ]
-    assert sorted(dict(slice_)) == sorted(keywords)
+def test_the_signals_slice_is_derived_from_the_section():
+    weighted = VolManagedConfig(weights={"AAPL": 0.5, "MSFT": 0.5}, leverage_cap=3.0)
+    arguments = VOL_SIGNALS.arguments(weighted, {"market": "SP500"})
+    assert arguments["assets"] == ("AAPL", "MSFT") and arguments["market"] == "SP500"
+    assert arguments["leverage_cap"] == 3.0 and "costs_bps" not in arguments
 
 
 def test_config_validation():

@@ -114,7 +114,7 @@ def _check(basket_returns: pd.DataFrame, rolling_beta: pd.DataFrame, convention:
 
 def hedge_backtest(
     basket_returns: pd.DataFrame,
-    rolling_beta: pd.DataFrame,
+    hedge_rolling_beta: pd.DataFrame,
     *,
     convention: Literal["beta_neutral", "capital_split"] = "beta_neutral",
     cost_rate: float = 0.0005,
@@ -126,7 +126,7 @@ def hedge_backtest(
     ----------
     basket_returns : DataFrame of shape (n_dates, >= 2)
         Columns ``basket`` and ``benchmark``: simple decimal returns per day.
-    rolling_beta : DataFrame of shape (n_rebalances, >= 1)
+    hedge_rolling_beta : DataFrame of shape (n_rebalances, >= 1)
         Column ``beta`` indexed by decision date (dates of ``basket_returns``); the first
         one is the inception.
     convention : {"beta_neutral", "capital_split"}
@@ -153,13 +153,13 @@ def hedge_backtest(
         Unknown convention, rebalance dates outside the returns, a beta <= -1 under
         ``capital_split``, or equity that reaches zero.
     """
-    _check(basket_returns, rolling_beta, convention)
+    _check(basket_returns, hedge_rolling_beta, convention)
     dates = basket_returns.index
-    start = dates.get_loc(rolling_beta.index.min())
+    start = dates.get_loc(hedge_rolling_beta.index.min())
     dates = dates[start:]
     r_p = basket_returns["basket"].to_numpy(dtype=float)[start:]
     r_b = basket_returns["benchmark"].to_numpy(dtype=float)[start:]
-    betas = rolling_beta["beta"].reindex(dates).to_numpy(dtype=float)
+    betas = hedge_rolling_beta["beta"].reindex(dates).to_numpy(dtype=float)
     rebalance = ~np.isnan(betas)
 
     n = len(dates)

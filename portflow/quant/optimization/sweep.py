@@ -277,15 +277,24 @@ def optimize_active_portfolios(
     return frame
 
 
-def combine_chunks(**chunks: pd.DataFrame) -> pd.DataFrame:
-    """Stack the chunk tables (keyword order is irrelevant: sorted by date and sweep point).
+def chunk_ranges(dates: pd.Index, chunks: int) -> list[tuple[dt.date, dt.date]]:
+    """Split rebalance dates into at most ``chunks`` contiguous ``(start, end)`` ranges.
+
+    The ranges cover every date once, in order, and differ in length by at most one date.
+    """
+    parts = [p for p in np.array_split(np.asarray(dates), min(chunks, len(dates))) if len(p)]
+    return [(pd.Timestamp(p[0]).date(), pd.Timestamp(p[-1]).date()) for p in parts]
+
+
+def combine_chunks(optimization_chunk: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stage ``optimized_weights``: stack the chunk tables, sorted by date and sweep point.
 
     Raises
     ------
     ValueError
         If two chunks hold the same (date, moments, strategy): overlapping chunks.
     """
-    frame = pd.concat([chunks[name] for name in sorted(chunks)], ignore_index=True)
+    frame = pd.concat(optimization_chunk, ignore_index=True)
     keys = ["date", "moments", "strategy"]
     if frame.duplicated(keys).any():
         raise ValueError("optimization chunks overlap: a (date, strategy) is solved twice")

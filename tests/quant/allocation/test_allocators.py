@@ -11,7 +11,6 @@ from portflow.config.allocation import (
     ALLOCATOR_CONFIGS,
     AllocationConfig,
     AllocationTargetsConfig,
-    AllocationTargetsParams,
     FixedAllocator,
     LSTMAllocatorConfig,
     LSTMModelParams,
@@ -153,9 +152,6 @@ def test_allocation_config_parses_a_yaml_like_mapping():
     kinds = [type(spec) for spec in config.allocators]
     assert kinds == [FixedAllocator, MeanVarianceAllocator, LSTMAllocatorConfig]
     assert config.costs.fixed_cost == 0.0 and config.data.universe == "multi_asset"
-    targets = AllocationTargetsParams.from_section(config, benchmark="VTI")
-    assert "data" not in dict(targets) and "costs" not in dict(targets)
-    assert targets.benchmark == "VTI" and targets.allocators == config.allocators
     model = LSTMModelParams.from_allocation(config, "lstm", benchmark="VTI")
     assert (model.window, model.seed, model.lookback, model.hidden_size) == (504, 1, 50, 64)
     assert model.tickers == ("VTI", "AGG", "DBC", "^VIX")

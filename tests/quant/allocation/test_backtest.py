@@ -6,7 +6,7 @@ import pytest
 
 from portflow.config import SampleData
 from portflow.config.allocation import (
-    AllocationTargetsParams,
+    AllocationTargetsConfig,
     EqualWeightAllocator,
     FixedAllocator,
     InverseVolatilityAllocator,
@@ -249,11 +249,10 @@ ALLOCATOR_SPECS = [
 
 @pytest.mark.parametrize("spec", ALLOCATOR_SPECS, ids=lambda s: s.kind)
 def test_perturbing_the_future_leaves_past_decisions_unchanged(sample_returns, spec):
-    params = dict(
-        AllocationTargetsParams(
-            allocators=(spec,), estimation_window=60, rebalance="monthly", benchmark="SP500"
-        )
+    settings = AllocationTargetsConfig(
+        allocators=(spec,), estimation_window=60, rebalance="monthly"
     )
+    params = dict(settings) | {"benchmark": "SP500"}
     cutoff = pd.Timestamp("2015-06-30")  # a rebalance date (last trading day of June)
     before = allocation_targets(sample_returns, **params)
     future = sample_returns.index > cutoff

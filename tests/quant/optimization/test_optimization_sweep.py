@@ -15,7 +15,11 @@ from portflow.quant.optimization.factor_moments import (
     rolling_factor_loadings,
     sample_factor_moments,
 )
-from portflow.quant.optimization.sweep import combine_chunks, optimize_active_portfolios
+from portflow.quant.optimization.sweep import (
+    chunk_ranges,
+    combine_chunks,
+    optimize_active_portfolios,
+)
 
 WINDOW = {"window": 24, "min_observations": 18}
 TICKERS = [f"S{i}" for i in range(6)]
@@ -84,20 +88,25 @@ def test_chunks_combine_to_the_single_run():
     whole, loadings, bench = run(panel)
     moments = sample_factor_moments(panel.factor_data, **WINDOW)
     dates = moments.index
-    halves = {
-        name: optimize_active_portfolios(
-            loadings,
-            moments,
-            bench,
-            **SWEEP | ALL_DATES | {"start": lo.date(), "end": hi.date()},
-        )
-        for name, (lo, hi) in {"b": (dates[0], dates[5]), "a": (dates[6], dates[-1])}.items()
+    ranges = chunk_ranges(dates, 4)
+    assert [lo for lo, _ in ranges][0] == dates[0].date() and ranges[-1][1] == dates[-1].date()
+    covered = [d for lo, hi in ranges for d in dates if lo <= d.date() <= hi]
+    assert covered == list(dates)  # every date once, in order
+    assert {len(dates[(dates.date >= lo) & (dates.date <= hi)]) for lo, hi in ranges} <= {
+        len(dates) // 4,
+        len(dates) // 4 + 1,
     }
-    combined = combine_chunks(**halves)
+    chunks = [
+        optimize_active_portfolios(
+            loadings, moments, bench, **SWEEP | ALL_DATES | {"start": lo, "end": hi}
+        )
+        for lo, hi in ranges
+    ]
+    combined = combine_chunks(chunks[::-1])  # order of the chunks is irrelevant
     cols = ["date", "strategy", "status"] + [c for c in whole if c.startswith("w|")]
-    pd.testing.assert_frame_equal(combined[cols], combine_chunks(only=whole)[cols])
+    pd.testing.assert_frame_equal(combined[cols], combine_chunks([whole])[cols])
     with pytest.raises(ValueError, match="overlap"):
-        combine_chunks(a=halves["a"], again=halves["a"])
+        combine_chunks([chunks[0], chunks[0]])
 
 
 def test_weights_at_t_ignore_data_after_t():
