@@ -1,13 +1,22 @@
 """Versioned, immutable, checksummed artifact store."""
 
-from storage.store import ArtifactRef, ArtifactStore, Manifest, RunRecord
+from storage.store import (
+    ArtifactRef,
+    ArtifactStore,
+    DamagedArtifactError,
+    Manifest,
+    RunRecord,
+    check_name,
+)
 from storage.versions import code_version, content_version, lineage_version
 
 __all__ = [
     "ArtifactRef",
     "ArtifactStore",
+    "DamagedArtifactError",
     "Manifest",
     "RunRecord",
+    "check_name",
     "code_version",
     "content_version",
     "lineage_version",
