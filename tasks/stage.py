@@ -5,11 +5,17 @@ name of its artifact, its pure function in :mod:`portflow.quant`, the names of i
 (the function's DataFrame arguments, each the output of the upstream stage of that name)
 and the config fields it depends on. The flow wires declarations by these names
 (:class:`tasks.run.PipelineRun`); :func:`run_stage` versions them by lineage, reuses a
-version that exists and otherwise computes and saves it.
+version that exists and verifies, and otherwise computes and saves it.
+
+Reuse is verified: a version is reused only when its manifest's checksum and its data's
+size and sha256 match (:meth:`storage.ArtifactStore.reusable`). A damaged version is set
+aside under the store's ``_quarantine/`` and recomputed, with one warning line in the run's
+log.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +23,8 @@ from functools import cache
 from typing import Any, Literal, Protocol
 
 import pandas as pd
-from prefect import Task
+from prefect import Task, get_run_logger
+from prefect.exceptions import MissingContextError
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
@@ -31,6 +38,17 @@ from storage import (
 from tasks import pipeline_task
 
 Status = Literal["computed", "reused"]
+
+logger = logging.getLogger(__name__)
+
+
+def warn(message: str) -> None:
+    """One line in the run's log (the Prefect UI and the terminal); outside a flow or task
+    run (tests, inline runs), a warning of this module's logger."""
+    try:
+        get_run_logger().warning(message)
+    except MissingContextError:
+        logger.warning(message)
 
 
 @dataclass(frozen=True)
@@ -132,12 +150,12 @@ def persist(
     code: str = "",
     run_id: str | None = None,
 ) -> StageResult:
-    """Save ``frame`` unless that version exists, and report whether it was new.
+    """Save ``frame`` unless that version exists and verifies; report whether it was new.
 
     ``version`` defaults to the content hash of ``frame`` (for ingested data).
     """
     ref = ArtifactRef(stage, version or content_version(frame))
-    status: Status = "reused" if store.exists(ref) else "computed"
+    status: Status = "reused" if store.reusable(ref, warn) else "computed"
     if status == "computed":
         store.save(
             stage,
@@ -171,7 +189,7 @@ def cached_download(
     started = time.perf_counter()
     request = source.request()
     ref = ArtifactRef(stage, lineage_version(stage, "", request, {}))
-    if store.exists(ref):
+    if store.reusable(ref, warn):
         raw = store.load(ref)
         return raw, StageResult(
             stage, ref.version, len(raw), "reused", time.perf_counter() - started
@@ -220,7 +238,7 @@ def run_stage(
     -------
     StageResult
         The version is the lineage hash of the stage's name, its code, its arguments and
-        its upstream versions: "reused" when that version already exists.
+        its upstream versions: "reused" when that version already exists and verifies.
     """
     started = time.perf_counter()
     store = ArtifactStore(store_url)
@@ -231,9 +249,11 @@ def run_stage(
         stage.name, code, params, {name: ref.version for name, ref in upstream.items()}
     )
     ref = ArtifactRef(stage.name, version)
-    if store.exists(ref):
-        rows = store.manifest(ref).rows
-        return StageResult(stage.name, version, rows, "reused", time.perf_counter() - started)
+    manifest = store.reusable(ref, warn)
+    if manifest is not None:
+        return StageResult(
+            stage.name, version, manifest.rows, "reused", time.perf_counter() - started
+        )
     frames = {
         name: store.load(value.ref)
         if isinstance(value, StageResult)
