@@ -35,8 +35,10 @@ app = typer.Typer(
 )
 artifacts_app = typer.Typer(help="List and inspect stored artifacts.", no_args_is_help=True)
 runs_app = typer.Typer(help="List and inspect pipeline run records.", no_args_is_help=True)
+store_app = typer.Typer(help="Check the artifact store's integrity.", no_args_is_help=True)
 app.add_typer(artifacts_app, name="artifacts")
 app.add_typer(runs_app, name="runs")
+app.add_typer(store_app, name="store")
 
 console = Console()
 errors = Console(stderr=True)
@@ -52,6 +54,27 @@ StoreOption = Annotated[
 def _fail(error: Exception) -> None:
     errors.print(f"[bold red]error[/] {error}", highlight=False)
     raise typer.Exit(1)
+
+
+def _warn(message: str) -> None:
+    """One warning line on stderr, printed verbatim (no markup)."""
+    errors.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
+def _say(line: str) -> None:
+    """One line on stdout, printed verbatim (no markup)."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _existing_store(root: str) -> ArtifactStore:
+    """The store at ``root`` for a read-only command: one error line if it does not exist
+    (nothing is created)."""
+    try:
+        store = ArtifactStore(root)
+        store.require()
+    except PortflowError as error:
+        _fail(error)
+    return store
 
 
 def _table(title: str, columns: list[str], rows: list[list[object]]) -> Table:
@@ -195,7 +218,7 @@ def validate(
             console.print(f"[green]ok[/] {path}")
         except ConfigError as error:
             failed = True
-            errors.print(f"[bold red]invalid[/] {error}", highlight=False)
+            errors.print(f"[bold red]invalid[/] {error}", highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 
@@ -205,8 +228,11 @@ def artifacts_list(
     stage: Annotated[str | None, typer.Argument(help="Only this stage.")] = None,
     store: StoreOption = "artifacts",
 ) -> None:
-    """List artifact versions, oldest first."""
-    manifests = ArtifactStore(store).manifests(stage)
+    """List artifact versions, oldest first (unreadable ones are skipped with a warning)."""
+    try:
+        manifests = _existing_store(store).manifests(stage, warn=_warn)
+    except PortflowError as error:
+        _fail(error)
     rows = [
         [
             m.stage,
@@ -236,9 +262,9 @@ def artifacts_show(
     rows: Annotated[int, typer.Option(help="Rows of data to print.")] = 5,
 ) -> None:
     """Print an artifact's manifest and the first rows of its data."""
-    artifact_store = ArtifactStore(store)
+    artifact_store = _existing_store(store)
     try:
-        ref = artifact_store.resolve(spec)
+        ref = artifact_store.resolve(spec, warn=_warn)
         manifest = artifact_store.manifest(ref)
         frame = artifact_store.load(ref)
     except PortflowError as error:
@@ -258,9 +284,9 @@ def report(
     """Write the self-contained HTML report of a run (figures and tables) into the store."""
     from tasks.report import write_report
 
-    artifact_store = ArtifactStore(store)
+    artifact_store = _existing_store(store)
     try:
-        runs = artifact_store.runs()
+        runs = artifact_store.runs(warn=_warn)
         if run_id is None and not runs:
             raise PortflowError(
                 "report",
@@ -268,7 +294,7 @@ def report(
                 f"no runs in {store}",
                 "run the pipeline first: portflow run default",
             )
-        record = artifact_store.run(run_id) if run_id else runs[-1]
+        record = artifact_store.run(run_id, warn=_warn) if run_id else runs[-1]
         with console.status("Rendering the report…"):
             url = write_report(artifact_store, record)
     except PortflowError as error:
@@ -281,8 +307,8 @@ def report(
 
 @runs_app.command("list")
 def runs_list(store: StoreOption = "artifacts") -> None:
-    """List pipeline runs, oldest first."""
-    records = ArtifactStore(store).runs()
+    """List pipeline runs, oldest first (unreadable records are skipped with a warning)."""
+    records = _existing_store(store).runs(warn=_warn)
     rows = [
         [
             r.run_id,
@@ -304,11 +330,45 @@ def runs_show(
     store: StoreOption = "artifacts",
 ) -> None:
     """Print a run record: its config and the version of every stage."""
+    artifact_store = _existing_store(store)
     try:
-        record = ArtifactStore(store).run(run_id)
+        record = artifact_store.run(run_id, warn=_warn)
     except PortflowError as error:
         _fail(error)
     console.print_json(json.dumps(record.model_dump(mode="json")))
+
+
+@store_app.command("verify")
+def store_verify(
+    store: StoreOption = "artifacts",
+    repair: Annotated[
+        bool,
+        typer.Option(
+            "--repair",
+            help="Move damaged versions and run records under _quarantine/ and remove "
+            "temporary files and uncommitted versions left by dead writers.",
+        ),
+    ] = False,
+) -> None:
+    """Verify every version (manifest checksum, data size and sha256), every run record and
+    every temporary file; one line per problem, then a summary.
+
+    Exit code 0 when the store is clean (after repair, with --repair), 1 otherwise.
+    """
+    from storage.verify import repair_store, verify_store
+
+    artifact_store = _existing_store(store)
+    check = verify_store(artifact_store)
+    for line in [*map(str, check.findings), check.summary()]:
+        _say(line)
+    if repair and not check.clean:
+        for line in repair_store(check):
+            _say(line)
+        check = verify_store(artifact_store)
+        for line in [*map(str, check.findings), f"after repair: {check.summary()}"]:
+            _say(line)
+    if not check.clean:
+        raise typer.Exit(1)
 
 
 def _start_server(host: str, port: int) -> tuple[subprocess.Popen, str]:

@@ -118,5 +118,9 @@ def test_report_command_writes_the_latest_run(default_report, tmp_path):
     assert result.exit_code == 0, result.output
     assert record.run_id in result.output
     assert 'id="hedge-performance"' in out.read_text()
+    absent = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "absent")])
+    assert absent.exit_code == 1 and "no store at" in absent.output
+    assert not (tmp_path / "absent").exists()
+    (tmp_path / "empty").mkdir()
     missing = CliRunner().invoke(app, ["report", "--store", str(tmp_path / "empty")])
     assert missing.exit_code == 1 and "no runs" in missing.output
