@@ -358,15 +358,18 @@ def store_verify(
     from storage.verify import repair_store, verify_store
 
     artifact_store = _existing_store(store)
-    check = verify_store(artifact_store)
-    for line in [*map(str, check.findings), check.summary()]:
-        _say(line)
-    if repair and not check.clean:
-        for line in repair_store(check):
-            _say(line)
+    try:
         check = verify_store(artifact_store)
-        for line in [*map(str, check.findings), f"after repair: {check.summary()}"]:
+        for line in [*map(str, check.findings), check.summary()]:
             _say(line)
+        if repair and not check.clean:
+            for line in repair_store(check):
+                _say(line)
+            check = verify_store(artifact_store)
+            for line in [*map(str, check.findings), f"after repair: {check.summary()}"]:
+                _say(line)
+    except PortflowError as error:
+        _fail(error)
     if not check.clean:
         raise typer.Exit(1)
 

@@ -1,13 +1,7 @@
 """Versioned, immutable, checksummed artifact store."""
 
-from storage.store import (
-    ArtifactRef,
-    ArtifactStore,
-    DamagedArtifactError,
-    Manifest,
-    RunRecord,
-    check_name,
-)
+from storage.records import ArtifactRef, DamagedArtifactError, Manifest, RunRecord, check_name
+from storage.store import ArtifactStore
 from storage.versions import code_version, content_version, lineage_version
 
 __all__ = [

@@ -19,15 +19,8 @@ from dataclasses import dataclass, field
 
 from portflow.errors import ArtifactError
 from storage.commit import is_temp_name, sweep_temp, temp_is_stale
-from storage.store import (
-    MANIFEST_FILE,
-    QUARANTINE_DIR,
-    REPORTS_DIR,
-    RUNS_DIR,
-    ArtifactRef,
-    ArtifactStore,
-    DamagedArtifactError,
-)
+from storage.records import ArtifactRef, DamagedArtifactError
+from storage.store import MANIFEST_FILE, QUARANTINE_DIR, REPORTS_DIR, RUNS_DIR, ArtifactStore
 
 KINDS = ("damaged", "unreadable run", "uncommitted", "stale temp")
 
@@ -80,7 +73,7 @@ class StoreCheck:
         if self.live_temp:
             notes.append(f"{self.live_temp} temporary file(s) of live writers left alone")
         if self.quarantined:
-            notes.append(f"{self.quarantined} entrie(s) kept in {QUARANTINE_DIR}/")
+            notes.append(f"{self.quarantined} set aside earlier in {QUARANTINE_DIR}/")
         tail = f" ({'; '.join(notes)})" if notes else ""
         return (
             f"store {self.url}: {self.versions} version(s) and {self.runs} run record(s) "
