@@ -495,8 +495,8 @@ class ArtifactStore:
     def resolve(self, spec: str, warn: Warn | None = None) -> ArtifactRef:
         """Turn ``STAGE`` (latest version) or ``STAGE@VERSION`` (a unique prefix) into a ref."""
         stage, _, prefix = spec.partition("@")
-        if prefix:
-            check_name("version", prefix)
+        if prefix and self.exists(exact := ArtifactRef(stage, prefix)):
+            return self.manifest(exact).ref  # a damaged version says so, in one error
         candidates = [m for m in self.manifests(stage, warn) if m.version.startswith(prefix)]
         if not candidates:
             raise ArtifactError(

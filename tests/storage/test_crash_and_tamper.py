@@ -217,6 +217,7 @@ def test_reading_a_damaged_version_is_refused_in_one_clear_error(copy, damage):
     assert "Traceback" not in result.output
     message = " ".join(result.output.split())
     assert f"daily_returns@{version}/" in message and "store verify --repair" in message
+    assert "warning" not in message
     listed = CliRunner().invoke(app, ["artifacts", "list", "--store", str(root)])
     assert listed.exit_code == 0
     assert "Traceback" not in listed.output
