@@ -27,7 +27,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import fsspec
@@ -37,7 +37,14 @@ from pydantic import ValidationError
 
 from portflow import __version__
 from portflow.errors import ArtifactError
-from storage.commit import commit_lock, is_temp_name, locked_temp_file, seal, unseal
+from storage.commit import (
+    LOCK_FILE,
+    commit_lock,
+    is_temp_name,
+    locked_temp_file,
+    seal,
+    unseal,
+)
 from storage.records import (
     NAME_PATTERN,
     ArtifactRef,
@@ -160,9 +167,18 @@ class ArtifactStore:
             )
 
     # -- writing ------------------------------------------------------------------------
-    def _lock(self) -> Any:
-        """The commit lock: a file lock shared by every process locally, else in-process."""
-        return commit_lock(self.root) if self._local else _IN_PROCESS_LOCK
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the commit lock: a file lock shared by every process locally, else a lock of
+        this process. Failing to take it (a read-only store) is one ArtifactError."""
+        if not self._local:
+            with _IN_PROCESS_LOCK:
+                yield
+            return
+        with ExitStack() as held:
+            with self._writing(self._path(LOCK_FILE)):
+                held.enter_context(commit_lock(self.root))
+            yield
 
     @contextmanager
     def _writing(self, path: str) -> Iterator[None]:
