@@ -141,11 +141,17 @@ SPECS = (
         title="Beta hedge: performance of the hedged book, the basket and the benchmark",
         columns={
             **PERFORMANCE,
-            "turnover": ("turnover/yr", RATIO),
+            "turnover": ("turnover/yr 2-way", RATIO),
+            "turnover_one_way": ("1-way", RATIO),
             "realized_beta": ("realized beta", RATIO),
         },
         note="Daily returns; Sharpe over the daily risk-free rate (mean excess / std, x sqrt "
-        "252). Basket weights from:",
+        "252). The book is financed: its cash and the short's proceeds earn the risk-free "
+        "rate, the short pays the borrow fee (hedge.borrow_fee, actual/360), and costs "
+        "(hedge.cost_rate) are paid on the hedge's rebalances and on the basket's daily "
+        "re-weighting to its volume weights; gross = before those costs. Turnover per year "
+        "as a multiple of equity: 2-way counts buys and sells, 1-way is half. Basket "
+        "weights from:",
         note_column="volume_measure",
     ),
     TableSpec(
