@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
@@ -46,8 +47,8 @@ def hac_lag_count(hac_lags: HacLags, n_obs: int) -> int:
 
 
 def ols_fit(
-    y: pd.Series,
-    x: pd.Series | pd.DataFrame,
+    y: pd.Series | np.ndarray,
+    x: pd.Series | pd.DataFrame | np.ndarray,
     *,
     cov_type: CovType = "nonrobust",
     hac_lags: HacLags | None = None,
@@ -56,10 +57,11 @@ def ols_fit(
 
     Parameters
     ----------
-    y : Series of shape (n_obs,)
+    y : Series or ndarray of shape (n_obs,)
         The dependent series.
-    x : Series of shape (n_obs,) or DataFrame of shape (n_obs, n_regressors)
-        Regressors; a constant named ``const`` is added. Missing values raise.
+    x : Series, DataFrame or ndarray of shape (n_obs,) or (n_obs, n_regressors)
+        Regressors; a constant is added first (named ``const`` for pandas input, whose
+        results are labelled; positional for arrays). Missing values raise.
     cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "HAC"}
         Covariance of the estimates (module docstring).
     hac_lags : int or "auto", optional
