@@ -83,15 +83,20 @@ def _optimization_specs(model: str) -> tuple[TableSpec, TableSpec]:
                 "active_return": ("active %/yr", PERCENT),
                 "realized_te": ("realized TE", PERCENT),
                 "ex_ante_te": ("ex-ante TE", PERCENT),
+                "te_ratio": ("realized/ex-ante", RATIO),
                 "information_ratio": ("IR", RATIO),
-                "turnover": ("turnover/mo", RATIO),
+                "turnover": ("turnover/mo 1-way", RATIO),
+                "turnover_two_way": ("2-way", RATIO),
                 "names_held": ("names", "{:.1f}"),
                 "effective_names": ("effective names", "{:.1f}"),
                 "failures": ("failed solves", COUNT),
             },
             label="strategy",
-            note="Monthly; weights decided at t earn t+1; TE annualized; IR = active return / "
-            "realized TE; failed solves are counted, never replaced.",
+            note="Monthly; weights decided at t earn t+1; TE annualized; realized/ex-ante "
+            "above 1 means the risk model understated the active risk taken (the budget "
+            "bound the ex-ante TE, not the realized one); IR = active return / realized TE; "
+            "turnover 1-way = half of 2-way (sum of |trades|); failed solves are counted, "
+            "never replaced.",
         ),
         TableSpec(
             key=f"crises-{model}",
@@ -221,12 +226,14 @@ SPECS = (
         columns={
             **PERFORMANCE,
             "calmar": ("Calmar", RATIO),
-            "ann_turnover": ("turnover/yr", RATIO),
+            "ann_turnover": ("turnover/yr 2-way", RATIO),
+            "ann_turnover_one_way": ("1-way", RATIO),
             "ann_cost": ("cost %/yr", PERCENT),
             "n_rebalances": ("rebalances", COUNT),
         },
         note="Daily net returns; weights drift between rebalances; Sharpe over the daily "
-        "risk-free rate.",
+        "risk-free rate; turnover per year after the first purchase, 2-way sums buys and "
+        "sells, 1-way is half.",
         note_column="note",
     ),
     TableSpec(
