@@ -81,7 +81,7 @@ def vol_managed_stages(run: PipelineRun, universe: Universe) -> None:
     available = universe.outputs
     factors = run.settings.vol_managed.market_factors
     if factors is not None:
-        source = factor_source.submit(run.store_url, factors, run.run_id)
+        source = run.source(factor_source, factors)
         run.record("vol_managed", source)
         market_returns = run.submit(
             "vol_managed",
@@ -104,7 +104,7 @@ def allocation_stages(run: PipelineRun, universe: Universe) -> None:
 def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     """Factor data -> loadings and moments -> sweep subflow (chunks) -> returns -> reports."""
     config = run.settings.optimization
-    factors = factor_source.submit(run.store_url, config.factors, run.run_id)
+    factors = run.source(factor_source, config.factors)
     run.record("optimization", factors)
     inputs = run.submit(
         "optimization",

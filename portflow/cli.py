@@ -195,7 +195,7 @@ def validate(
             console.print(f"[green]ok[/] {path}")
         except ConfigError as error:
             failed = True
-            errors.print(f"[bold red]invalid[/] {error}", highlight=False)
+            errors.print(f"[bold red]invalid[/] {error}", highlight=False, soft_wrap=True)
     if failed:
         raise typer.Exit(1)
 

@@ -15,12 +15,12 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
+from flows.pipeline import Universe, vol_managed_stages
 from portflow.config import load_config
 from storage import ArtifactStore
-from tasks.ingest import factor_source, ingest
+from tasks.ingest import ingest
 from tasks.run import PipelineRun
 from tasks.shared import SHARED
-from tasks.vol_managed import VOL_MANAGED, VOL_MARKET_RETURNS
 
 
 def package_file(package: str, path: str) -> Path:
@@ -52,22 +52,26 @@ def independent_fit():
 
 @pytest.fixture(scope="module")
 def evaluation(tmp_path_factory) -> pd.Series:
-    """portflow's stages on configs/moreira_muir.yaml, wired as the flow wires them."""
+    """portflow's stages on configs/moreira_muir.yaml, through the flow's own wiring."""
     store = str(tmp_path_factory.mktemp("artifacts"))
     settings = load_config("moreira_muir")
-    config = settings.vol_managed
     ingested = ingest.fn(store, settings.data)
     run = PipelineRun(store, settings, inline=True)
     shared = run.submit("data", SHARED, ingested.outputs)
-    factors = factor_source.fn(store, config.market_factors)
-    market = ingested.benchmark
-    returns = run.submit(
-        "vol_managed", [VOL_MARKET_RETURNS], shared | {"factor_source": factors}, market=market
-    )
-    available = shared | {"monthly_returns": returns["vol_market_returns"]}
     with pytest.warns(UserWarning, match="exposure_warning"):  # 7.0x in 2014-12
-        outputs = run.submit("vol_managed", VOL_MANAGED, available, market=market)
-    table = ArtifactStore(store).load(outputs["vol_evaluation"].ref)
+        vol_managed_stages(run, Universe("data", ingested.benchmark, shared))
+    stages = [(scope, output.stage) for scope, output in run.scoped]
+    assert stages[-5:] == [
+        ("vol_managed", name)
+        for name in (
+            "factor_source",
+            "vol_market_returns",
+            "vol_signals",
+            "vol_strategy_returns",
+            "vol_evaluation",
+        )
+    ]
+    table = ArtifactStore(store).load(run.scoped[-1][1].ref)
     return table.set_index("strategy").loc["market_managed"]
 
 
