@@ -691,6 +691,7 @@ SUMMARY_METRICS = (
     "max_drawdown",
     "calmar",
     "ann_turnover",
+    "ann_turnover_one_way",
     "ann_cost",
 )
 """Metrics summarized over seeds by :func:`backtest_seed_summary`."""
@@ -701,7 +702,7 @@ def backtest_seed_summary(backtest_metrics: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame of shape (n_strategies * 8, 5)
+    DataFrame of shape (n_strategies * 9, 5)
         Columns ``strategy``, ``metric`` (:data:`SUMMARY_METRICS`), ``mean``, ``std``
         (ddof=1; NaN for a single run, e.g. a deterministic allocator) and ``n_runs``.
         Print as ``mean ± std``.

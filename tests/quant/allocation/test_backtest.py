@@ -358,7 +358,7 @@ def test_seed_summary_is_mean_and_std_over_runs():
     )
     for column in (
         "ann_return", "ann_volatility", "sortino", "max_drawdown", "calmar", "ann_turnover",
-        "ann_cost",
+        "ann_turnover_one_way", "ann_cost",
     ):  # fmt: skip
         metrics[column] = 0.0
     summary = backtest_seed_summary(metrics).set_index(["strategy", "metric"])
