@@ -40,7 +40,7 @@ from tasks.optimization import MOMENTS, OPTIMIZATION_INPUTS, OPTIMIZATION_RESULT
 from tasks.report import report_task
 from tasks.run import PipelineRun
 from tasks.shared import SHARED
-from tasks.vol_managed import VOL_MANAGED
+from tasks.vol_managed import VOL_MANAGED, VOL_MARKET_RETURNS
 
 
 @dataclass
@@ -76,9 +76,21 @@ def hedge_stages(run: PipelineRun, universe: Universe) -> None:
 
 
 def vol_managed_stages(run: PipelineRun, universe: Universe) -> None:
-    """Inverse-variance signals -> managed and unmanaged returns -> evaluation."""
+    """[Factor market return] -> inverse-variance signals -> managed returns -> evaluation."""
     market = universe.require_benchmark("vol_managed")
-    run.submit("vol_managed", VOL_MANAGED, universe.outputs, market=market)
+    available = universe.outputs
+    factors = run.settings.vol_managed.market_factors
+    if factors is not None:
+        source = run.source(factor_source, factors)
+        run.record("vol_managed", source)
+        market_returns = run.submit(
+            "vol_managed",
+            [VOL_MARKET_RETURNS],
+            available | {"factor_source": source},
+            market=market,
+        )
+        available = available | {"monthly_returns": market_returns[VOL_MARKET_RETURNS.name]}
+    run.submit("vol_managed", VOL_MANAGED, available, market=market)
 
 
 def allocation_stages(run: PipelineRun, universe: Universe) -> None:
@@ -92,7 +104,7 @@ def allocation_stages(run: PipelineRun, universe: Universe) -> None:
 def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     """Factor data -> loadings and moments -> sweep subflow (chunks) -> returns -> reports."""
     config = run.settings.optimization
-    factors = factor_source.submit(run.store_url, config.factors, run.run_id)
+    factors = run.source(factor_source, config.factors)
     run.record("optimization", factors)
     inputs = run.submit(
         "optimization",

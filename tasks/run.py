@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from portflow.config import PipelineConfig
 from tasks.stage import Stage, StageResult, stage_task, task_for
 
@@ -46,6 +48,7 @@ class PipelineRun:
         self.run_id = run_id
         self.inline = inline
         self.scoped: list[tuple[str, Any]] = []
+        self._sources: dict[str, Any] = {}
 
     def submit(
         self,
@@ -78,6 +81,18 @@ class PipelineRun:
         if self.inline:
             return stage_task.fn(self.store_url, stage, inputs, arguments, self.run_id)
         return task_for(stage).submit(self.store_url, stage, inputs, arguments, self.run_id)
+
+    def source(self, task: Any, config: BaseModel) -> Any:
+        """Submit a source task (``factor_source``) once per distinct config in this run.
+
+        Two strategies that read the same source (the optimization's factors and the
+        volatility-managed market's) share one task run and one artifact.
+        """
+        key = f"{task.name}:{config.model_dump_json()}"
+        if key not in self._sources:
+            run = task.fn if self.inline else task.submit
+            self._sources[key] = run(self.store_url, config, self.run_id)
+        return self._sources[key]
 
     def record(self, scope: str, *outputs: Any) -> None:
         """Add outputs (results or futures) to the run record under ``scope``."""

@@ -57,8 +57,9 @@ def hedge_figures(run: RunView) -> list[Figure]:
             returns,
             key="hedge-performance",
             title="Beta hedge: cumulative return and drawdown",
-            caption="Daily returns from the first rebalance; the hedged book pays costs on "
-            "traded notional at each rebalance.",
+            caption="Daily returns from the first rebalance; the hedged book earns the "
+            "risk-free rate on its cash and pays costs on its trades (module "
+            "portflow.quant.hedge.backtest).",
         ),
         figures.lines(
             pd.DataFrame(

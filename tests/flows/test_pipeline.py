@@ -30,7 +30,13 @@ HEDGE = [
     "hedge_backtest",
     "hedge_metrics",
 ]
-VOL = ["vol_signals", "vol_strategy_returns", "vol_evaluation"]
+VOL = [
+    "factor_source",
+    "vol_market_returns",
+    "vol_signals",
+    "vol_strategy_returns",
+    "vol_evaluation",
+]
 ALLOCATION = [
     "allocation_targets",
     "allocation_weights",

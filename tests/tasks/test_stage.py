@@ -14,6 +14,7 @@ from tasks.stage import Stage, StageResult, run_stage
 DECLARATIONS = [
     *shared.SHARED,
     *hedge.HEDGE,
+    vol_managed.VOL_MARKET_RETURNS,
     *vol_managed.VOL_MANAGED,
     *optimization.OPTIMIZATION_INPUTS,
     *optimization.MOMENTS.values(),

@@ -415,8 +415,10 @@ def performance_metrics(daily: pd.DataFrame, risk_free: pd.Series | float = 0.0)
 
     The metrics of ``portflow.quant.metrics`` on the net returns (daily, 252 a year), plus
     ``gross_ann_return`` and ``gross_sharpe``; ``ann_turnover``: the turnover of the
-    rebalances after the initial purchase per year; ``ann_cost``: all costs paid per year
-    (initial purchase included, as in the net returns); ``n_rebalances``.
+    rebalances after the initial purchase per year, two-way (``sum |held - drifted|``,
+    buys plus sells), and ``ann_turnover_one_way``, half of it (the fraction of the
+    portfolio replaced); ``ann_cost``: all costs paid per year (initial purchase
+    included, as in the net returns); ``n_rebalances``.
     """
     table = performance_table(daily[["net", "gross"]], risk_free, TRADING_DAYS)
     years = len(daily) / TRADING_DAYS
@@ -424,6 +426,7 @@ def performance_metrics(daily: pd.DataFrame, risk_free: pd.Series | float = 0.0)
     row["gross_ann_return"] = table.loc["gross", "ann_return"]
     row["gross_sharpe"] = table.loc["gross", "sharpe"]
     row["ann_turnover"] = daily["turnover"].iloc[1:].sum() / years
+    row["ann_turnover_one_way"] = row["ann_turnover"] / 2.0
     row["ann_cost"] = daily["cost"].sum() / years
     row["n_rebalances"] = int((daily["turnover"] > 0).sum())
     return row
@@ -647,11 +650,12 @@ def backtest_metrics(
 
     Returns
     -------
-    DataFrame of shape (n_runs, 20)
+    DataFrame of shape (n_runs, 21)
         Indexed by ``allocator``: ``strategy``, ``seed``, ``start``, ``end``; the net-return
         metrics ``ann_return``, ``ann_volatility``, ``sharpe``, ``sortino`` (excess of
         ``rf``), ``max_drawdown``, ``calmar``, ``n_periods``; ``gross_ann_return``,
-        ``gross_sharpe``, ``ann_turnover``, ``ann_cost``, ``n_rebalances`` (see
+        ``gross_sharpe``, ``ann_turnover`` (two-way), ``ann_turnover_one_way``,
+        ``ann_cost``, ``n_rebalances`` (see
         :func:`performance_metrics`); and ``note``: why a ticker held is not investable
         (:data:`NOT_INVESTABLE`), empty otherwise.
     """
@@ -687,6 +691,7 @@ SUMMARY_METRICS = (
     "max_drawdown",
     "calmar",
     "ann_turnover",
+    "ann_turnover_one_way",
     "ann_cost",
 )
 """Metrics summarized over seeds by :func:`backtest_seed_summary`."""
@@ -697,7 +702,7 @@ def backtest_seed_summary(backtest_metrics: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame of shape (n_strategies * 8, 5)
+    DataFrame of shape (n_strategies * 9, 5)
         Columns ``strategy``, ``metric`` (:data:`SUMMARY_METRICS`), ``mean``, ``std``
         (ddof=1; NaN for a single run, e.g. a deterministic allocator) and ``n_runs``.
         Print as ``mean ± std``.
