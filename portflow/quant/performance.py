@@ -238,7 +238,7 @@ def regression_on_benchmark(
 
 def summary_statistics(
     returns: pd.Series,
-    benchmark: pd.Series,
+    benchmark: pd.Series | None,
     risk_free: pd.Series | float,
     periods_per_year: int,
 ) -> pd.Series:
@@ -246,9 +246,11 @@ def summary_statistics(
 
     Parameters
     ----------
-    returns, benchmark : Series of shape (n_periods,)
-        Simple returns per period on the same dates (the benchmark is reindexed to
-        ``returns``). Pass the benchmark as ``returns`` too to get its own column.
+    returns : Series of shape (n_periods,)
+        Simple returns per period.
+    benchmark : Series of shape (n_periods,) or None
+        The benchmark's returns, reindexed to ``returns``; None leaves out the statistics
+        relative to a benchmark. Pass the benchmark as ``returns`` too to get its own column.
     risk_free : Series of shape (n_periods,) or float
         Risk-free return per period (decimal, not annualized).
     periods_per_year : int
@@ -270,15 +272,10 @@ def summary_statistics(
         mean active return over the tracking error; NaN when the tracking error is 0).
     """
     clean = returns.dropna()
-    bench = benchmark.reindex(clean.index)
     months = calendar_returns(clean, "month")
     years = calendar_returns(clean, "year")
-    active = (clean - bench).dropna()
-    tracking_error = float(active.std(ddof=1) * np.sqrt(periods_per_year))
-    active_mean = float(active.mean() * periods_per_year)
-    regression = regression_on_benchmark(clean, bench, risk_free, periods_per_year)
     upper, lower = np.quantile(clean, [1 - VAR_LEVEL, VAR_LEVEL])
-    return pd.Series(
+    statistics = pd.Series(
         {
             "start": clean.index[0],
             "end": clean.index[-1],
@@ -304,9 +301,19 @@ def summary_statistics(
             "worst_year": float(years.min()),
             "positive_periods": float((clean > 0).mean()),
             "positive_months": float((months > 0).mean()),
-            **regression,
-            "tracking_error": tracking_error,
-            "information_ratio": active_mean / tracking_error if tracking_error > 0 else np.nan,
         },
         dtype=object,
     )
+    if benchmark is None:
+        return statistics
+    bench = benchmark.reindex(clean.index)
+    active = (clean - bench).dropna()
+    tracking_error = float(active.std(ddof=1) * np.sqrt(periods_per_year))
+    relative = {
+        **regression_on_benchmark(clean, bench, risk_free, periods_per_year),
+        "tracking_error": tracking_error,
+        "information_ratio": float(active.mean() * periods_per_year) / tracking_error
+        if tracking_error > 0
+        else np.nan,
+    }
+    return pd.concat([statistics, pd.Series(relative, dtype=object)])

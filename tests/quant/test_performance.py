@@ -152,6 +152,8 @@ def test_summary_statistics_hand_worked():
     own = summary_statistics(benchmark, benchmark, 0.0, 12)
     assert own["beta"] == pytest.approx(1.0) and own["tracking_error"] == 0
     assert np.isnan(own["information_ratio"])
+    alone = summary_statistics(RETURNS, None, 0.0, 12)
+    assert "beta" not in alone and alone["max_drawdown"] == stats["max_drawdown"]
 
 
 @pytest.fixture(scope="module")
