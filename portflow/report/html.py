@@ -46,6 +46,7 @@ h3.tearsheet { border-top: 1px dashed #ccc; padding-top: 1rem; margin-top: 2rem;
 pre { max-width: 100%; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere;
       background: #f7f7f7; padding: 0.6rem; font-size: 0.8rem; }
 code { overflow-wrap: anywhere; }
+ul.plain { list-style: none; margin: 0; padding: 0; }
 """
 
 

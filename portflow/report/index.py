@@ -98,11 +98,13 @@ def build_index(store: ArtifactStore, records: list[RunRecord], reports: set[str
         rows.append(
             f"<tr><td>{link}</td><td>{html.escape(record.config_name)}</td>"
             f"<td>{record.finished_at:%Y-%m-%d %H:%M}</td>"
-            f"<td><ul>{lines or '<li>shared stages only</li>'}</ul></td></tr>"
+            f'<td class="text"><ul class="plain">{lines or "<li>shared stages only</li>"}'
+            "</ul></td></tr>"
         )
     body = (
         "<table><thead><tr><th>report</th><th>config</th><th>finished (UTC)</th>"
-        f"<th>headline figures</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f'<th class="text">headline figures</th></tr></thead><tbody>{"".join(rows)}</tbody>'
+        "</table>"
         if rows
         else "<p>No runs yet: <code>portflow run default</code>.</p>"
     )

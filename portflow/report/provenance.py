@@ -75,14 +75,17 @@ def run_table(run: RunView) -> InfoTable:
     )
 
 
-def _origin(source: dict, market_version: str, download: str | None) -> str:
+SAMPLE_ORIGIN = (
+    f"Sample data: real data bundled in pinned PyPI packages ({', '.join(PINNED.values())}), "
+    f"each file sha256-checked on read; its risk-free rate is the one-month T-bill of the "
+    f"{FRENCH}."
+)
+
+
+def _origin(source: dict, download: str | None) -> str:
     kind = source.get("source", "sample")
     if kind == "sample":
-        pinned = ", ".join(PINNED.values())
-        return (
-            f"real data bundled in pinned PyPI packages ({pinned}), each file sha256-checked "
-            f"on read; risk-free rate: one-month T-bill from the {FRENCH}"
-        )
+        return f"bundled sample universe {source.get('universe')} (see the note)"
     if kind == "yfinance":
         return (
             f"Yahoo Finance download stored as {download or 'yfinance_download'}; "
@@ -117,7 +120,7 @@ def data_table(run: RunView) -> InfoTable:
             "tickers": tickers if len(tickers) <= 160 else f"{len(prices.columns)} tickers",
             "dates": dates,
             "benchmark": str(manifest.params.get("benchmark") or "none"),
-            "origin": _origin(source, ref.version, download),
+            "origin": _origin(source, download),
             "market_data version": ref.version,
         }
     for scope in run.scopes():
@@ -144,13 +147,14 @@ def data_table(run: RunView) -> InfoTable:
         }
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "data scope"
+    sample = any(r["source"] == "sample" for r in rows.values())
     return InfoTable(
         "run-data",
         "Data provenance",
         frame,
         "One row per universe (a strategy's own data section, or the top-level one it "
         "shares) and per factor set; each version is the sha256-based content hash of the "
-        "ingested table. Ken French data: " + FRENCH + ".",
+        "ingested table." + (f" {SAMPLE_ORIGIN}" if sample else ""),
     )
 
 

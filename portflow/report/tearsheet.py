@@ -144,7 +144,7 @@ def _drawdown_table(sheet: TearSheetInput, worst: pd.DataFrame) -> ResultTable:
     unit = HORIZON[sheet.periods_per_year][1]
     frame = pd.DataFrame(
         {
-            "last high": [_cell(v, DATE) or "start" for v in worst["peak"]],
+            "last high": [_cell(v, DATE) or "initial capital" for v in worst["peak"]],
             "under water from": [_cell(v, DATE) for v in worst["start"]],
             "valley": [_cell(v, DATE) for v in worst["valley"]],
             "recovered on": [_cell(v, DATE) or "not recovered" for v in worst["recovery"]],
