@@ -136,9 +136,9 @@ def allocation_benchmark(run: RunView) -> pd.Series | None:
     (TICKER)``.
     """
     ticker = run.params("allocation", "allocation_targets").get("benchmark")
-    if not ticker:
-        return None
     daily = run.load(run.upstream("allocation", "backtest_returns", "daily_returns"))
+    if not ticker or ticker not in daily.columns:
+        return None
     dates = pd.DatetimeIndex(sorted(run.load("allocation", "backtest_returns")["date"].unique()))
     returns = daily[ticker].reindex(dates)
     returns.iloc[0] = 0.0

@@ -15,6 +15,8 @@ from __future__ import annotations
 import itertools
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -22,8 +24,9 @@ from portflow.report import figures
 from portflow.report.html import build_report
 from portflow.report.index import build_index, headline_figures
 from portflow.report.run_view import STRATEGIES, RunView, scope_strategy
-from portflow.report.tables import result_tables
-from storage import ArtifactStore, RunRecord
+from portflow.report.tables import ResultTable, result_tables
+from portflow.report.tearsheet import TearSheetInput, tear_sheet
+from storage import ArtifactRef, ArtifactStore, RunRecord
 from tasks.report import write_index
 
 SECTORS = {
@@ -233,3 +236,26 @@ def test_the_index_lists_every_run_with_its_headline_figures(runs):
     unwritten = build_index(store, records, reports=set())
     assert "no report: <code>portflow report" in unwritten
     assert write_index(store) == store.report_url("index")
+
+
+def test_a_tear_sheet_without_a_benchmark_leaves_out_the_relative_statistics():
+    """An allocation on a files source without a benchmark has nothing to compare with."""
+    index = pd.bdate_range("2015-01-02", periods=300)
+    returns = pd.Series(np.random.default_rng(0).normal(0.0003, 0.01, 300), index=index)
+    blocks = tear_sheet(
+        TearSheetInput(
+            key="allocation",
+            heading="Tear sheet: alone",
+            note="",
+            returns=returns.rename("alone"),
+            benchmark=None,
+            risk_free=0.0,
+            periods_per_year=252,
+            source=ArtifactRef("backtest_returns", "0" * 16),
+        )
+    )
+    tables = {b.key: b for b in blocks if isinstance(b, ResultTable)}
+    statistics = tables["allocation-statistics"].frame
+    assert list(statistics.columns) == ["alone"]
+    assert "Sharpe ratio" in statistics.index and "beta to the benchmark" not in statistics.index
+    assert len([b for b in blocks if isinstance(b, figures.Figure)]) == 4
