@@ -32,9 +32,9 @@ nav ul { list-style: none; padding: 0; margin: 0.2rem 0; display: flex; flex-wra
          gap: 0.3rem 1.2rem; }
 div.table { max-width: 100%; overflow-x: auto; margin: 0.8rem 0 1.4rem; }
 table { border-collapse: collapse; margin: 0.4rem 0 0.3rem; font-size: 0.82rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right;
+th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: right;
          vertical-align: top; }
-th { font-weight: 600; min-width: 4.5em; vertical-align: bottom; }
+th { font-weight: 600; min-width: 3.5em; vertical-align: bottom; }
 td { white-space: nowrap; font-variant-numeric: tabular-nums; }
 th:first-child, td:first-child { text-align: left; white-space: normal; min-width: 8em; }
 th.text, td.text { text-align: left; white-space: normal; overflow-wrap: anywhere;
