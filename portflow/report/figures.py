@@ -508,6 +508,10 @@ def tear_sheet_calendar(
     return _render(figure, key, title, caption)
 
 
+TAIL = 0.005
+"""Histograms span the 0.5% to 99.5% quantiles; returns beyond fall in the outer bins."""
+
+
 def tear_sheet_distribution(
     samples: dict[str, pd.DataFrame],
     markers: dict[str, dict[str, float]],
@@ -529,6 +533,9 @@ def tear_sheet_distribution(
     axes = figure.subplots(1, len(samples), squeeze=False).ravel()
     for axis, (label, frame) in zip(axes, samples.items(), strict=True):
         data = [frame[c].dropna().to_numpy() for c in frame]
+        # The central 99% sets the range; the tails are counted in the outer bins.
+        low, high = np.quantile(np.concatenate(data), [TAIL, 1 - TAIL])
+        data = [np.clip(values, low, high) for values in data]
         bins = int(np.clip(2 * np.sqrt(len(data[0])), 10, 80))
         edges = np.histogram_bin_edges(np.concatenate(data), bins=bins)
         for position, (name, values) in enumerate(zip(frame.columns, data, strict=True)):

@@ -248,7 +248,8 @@ def tear_sheet(sheet: TearSheetInput) -> list[Heading | Figure | ResultTable]:
             key=f"{sheet.key}-tearsheet-distribution",
             title=f"{name}: distribution of returns",
             caption="Histograms of period returns, with the historical 5% value at risk and "
-            "expected shortfall of the strategy.",
+            "expected shortfall of the strategy; returns beyond the 0.5% and 99.5% quantiles "
+            "are counted in the outermost bins.",
         ),
         _statistics_table(sheet, statistics),
         _drawdown_table(sheet, worst),
