@@ -15,17 +15,12 @@ sweep runs as a subflow on the task runner its config asks for (threads or Dask)
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect import flow
-from prefect.artifacts import (
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.optimization import build_task_runner, optimization_sweep_flow
@@ -152,6 +147,17 @@ def summary_markdown(settings: PipelineConfig, run_id: str, rows: list[dict[str,
     return "\n".join(lines)
 
 
+KNOBS = {
+    "hedge_beta_window": "hedge.beta_window",
+    "hedge_rebalance_every": "hedge.rebalance_every",
+    "allocation_rebalance": "allocation.rebalance",
+    "allocation_rebalance_every": "allocation.rebalance_every",
+    "tev_budgets": "optimization.sweep.tev_budgets",
+    "risk_aversions": "optimization.sweep.gammas",
+}
+"""Flow parameter -> the config field it overrides (None keeps the config's value)."""
+
+
 @flow(name="pipeline")
 def pipeline(
     config: str = "default",
@@ -191,20 +197,20 @@ def pipeline(
     Returns:
         The run record: the version of every stage, computed or reused.
     """
-    knobs = {
-        "hedge.beta_window": hedge_beta_window,
-        "hedge.rebalance_every": hedge_rebalance_every,
-        "allocation.rebalance": allocation_rebalance,
-        "allocation.rebalance_every": allocation_rebalance_every,
-        "optimization.sweep.tev_budgets": tev_budgets,
-        "optimization.sweep.gammas": risk_aversions,
+    given = {
+        "hedge_beta_window": hedge_beta_window,
+        "hedge_rebalance_every": hedge_rebalance_every,
+        "allocation_rebalance": allocation_rebalance,
+        "allocation_rebalance_every": allocation_rebalance_every,
+        "tev_budgets": tev_budgets,
+        "risk_aversions": risk_aversions,
     }
     settings = with_overrides(
         load_config(config),
         start=start,
         end=end,
         strategies=strategies,
-        settings={path: value for path, value in knobs.items() if value is not None},
+        settings={KNOBS[name]: value for name, value in given.items() if value is not None},
     )
     store_url = store_root or settings.store.root
     run_id = str(flow_run.id or uuid.uuid4().hex)
@@ -241,9 +247,33 @@ def pipeline(
     return record
 
 
+def outputs_markdown(store: ArtifactStore, record: RunRecord) -> str:
+    """Markdown table of every strategy stage's parquet output, with a path to copy.
+
+    Paths, not links: a browser refuses ``file://`` links from the Prefect UI, and a path
+    works as well in a terminal, a notebook or for an object store.
+    """
+    lines = [
+        f"# Outputs of run `{record.run_id}`",
+        "",
+        "Load one in Python with `pandas.read_parquet(PATH)` (fsspec URLs too), or print it "
+        "with `portflow artifacts show STAGE@VERSION --store " + store.url + "`.",
+        "",
+        "| scope | stage@version | status | path |",
+        "|---|---|---|---|",
+    ]
+    for row in record.stages:
+        if scope_strategy(row["scope"]) in STRATEGY_STAGES:
+            ref = ArtifactRef(row["stage"], row["version"])
+            lines.append(
+                f"| {row['scope']} | `{ref}` | {row['status']} | `{store.data_url(ref)}` |"
+            )
+    return "\n".join(lines)
+
+
 def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> None:
-    """Prefect UI artifacts: the stage summary, a table of results per strategy, and a link
-    to the parquet output of every strategy stage."""
+    """Prefect UI artifacts: the stage summary, a table of results per strategy (rows
+    named in their first column), and where the parquet output of every strategy stage is."""
     create_markdown_artifact(
         key="pipeline-summary", markdown=summary, description=f"Stages of run {record.run_id}"
     )
@@ -251,12 +281,8 @@ def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> 
         create_table_artifact(
             key=table.key, table=table.records(), description=f"{table.title}. {table.note}"
         )
-    for row in record.stages:
-        if scope_strategy(row["scope"]) in STRATEGY_STAGES:
-            ref = ArtifactRef(row["stage"], row["version"])
-            create_link_artifact(
-                key=re.sub(r"[^a-z0-9]+", "-", f"{row['scope']}-{row['stage']}").strip("-"),
-                link=store.data_url(ref),
-                link_text=str(ref),
-                description=f"Parquet output of {ref.stage} ({row['status']} in this run)",
-            )
+    create_markdown_artifact(
+        key="outputs",
+        markdown=outputs_markdown(store, record),
+        description="Where the parquet output of every strategy stage of this run is",
+    )

@@ -12,10 +12,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from portflow.quant.metrics import performance_table
 from portflow.quant.vol_managed.evaluation import DISPLAY as VOL_DISPLAY
+from portflow.report.run_view import RunView, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
 
+__all__ = ["SPECS", "ResultTable", "TableSpec", "result_tables", "scope_strategy"]
+
 PERCENT, RATIO, COUNT = "{:.2%}", "{:.2f}", "{:.0f}"
+TRADING_DAYS = 252
 
 
 @dataclass(frozen=True)
@@ -30,19 +35,18 @@ class TableSpec:
     """Source column -> (header, format); a format of ``""`` means str(); empty: every
     column but ``note_column``, already formatted by ``reshape``."""
     label: str | tuple[str, ...] | None = None
-    """Column(s) naming each row; None = the index."""
+    """Column(s) naming each row; None = the index. Their names (or the index's name)
+    head the label column."""
     note: str = ""
     note_column: str | None = None
     """A column of notes (several joined by " | ") whose distinct notes join the table note."""
     reshape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     """Turns the stage output into the table's rows before formatting."""
+    extend: Callable[[RunView, pd.DataFrame], pd.DataFrame] | None = None
+    """Rows to append, computed from the run (e.g. the benchmark's), in the stage output's
+    columns; gets the run and the stage output."""
     terminal: bool = True
     """False for long tables that only the HTML report shows."""
-
-
-def scope_strategy(scope: str) -> str:
-    """The strategy a run-record scope belongs to: ``optimization[regime]`` -> ``optimization``."""
-    return scope.split("[", 1)[0]
 
 
 def _crisis_table(crises: pd.DataFrame) -> pd.DataFrame:
@@ -60,10 +64,10 @@ def _crisis_table(crises: pd.DataFrame) -> pd.DataFrame:
             ("tracking_error", "TE"),
             ("max_drawdown", "max DD"),
         ):
-            cells[f"{window}{partial} {header}"] = [
+            cells[f"{window.replace('_', ' ')}{partial} {header}"] = [
                 "" if pd.isna(v) else f"{v:.1%}" for v in rows[column]
             ]
-    table = pd.DataFrame(cells, index=order)
+    table = pd.DataFrame(cells, index=pd.Index(order, name="strategy"))
     missing = [w for w in dict.fromkeys(crises["window"]) if w not in windows]
     table["note"] = f"Not covered by the data: {', '.join(missing)}." if missing else ""
     return table
@@ -127,6 +131,34 @@ def _mean_plus_minus_std(summary: pd.DataFrame) -> pd.DataFrame:
     table = cells.pivot(index="strategy", columns="metric", values="cell")
     table["n_runs"] = repeated.groupby("strategy")["n_runs"].first()
     return table
+
+
+def allocation_benchmark(run: RunView) -> pd.Series | None:
+    """The allocation universe's benchmark over the backtest's dates, or None without one.
+
+    Held like an allocator: bought at the close of the first backtest date, so its return
+    on that date is 0 (an allocator's is its purchase cost only). Named ``benchmark
+    (TICKER)``.
+    """
+    ticker = run.params("allocation", "allocation_targets").get("benchmark")
+    daily = run.load(run.upstream("allocation", "backtest_returns", "daily_returns"))
+    if not ticker or ticker not in daily.columns:
+        return None
+    dates = pd.DatetimeIndex(sorted(run.load("allocation", "backtest_returns")["date"].unique()))
+    returns = daily[ticker].reindex(dates)
+    returns.iloc[0] = 0.0
+    return returns.rename(f"benchmark ({ticker})")
+
+
+def _allocation_benchmark_row(run: RunView, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark's row of the allocation table: the same metrics over the same dates."""
+    returns = allocation_benchmark(run)
+    if returns is None:
+        return metrics.iloc[:0]
+    rf = run.load(run.upstream("allocation", "backtest_metrics", "risk_free_daily"))["rf"]
+    row = performance_table(returns.to_frame(), rf, TRADING_DAYS)
+    row.index.name = metrics.index.name
+    return row
 
 
 PERFORMANCE = {
@@ -233,8 +265,10 @@ SPECS = (
         },
         note="Daily net returns; weights drift between rebalances; Sharpe over the daily "
         "risk-free rate; turnover per year after the first purchase, 2-way sums buys and "
-        "sells, 1-way is half.",
+        "sells, 1-way is half. The benchmark is bought at the close of the first backtest "
+        "date and held, without costs.",
         note_column="note",
+        extend=_allocation_benchmark_row,
     ),
     TableSpec(
         key="allocation-seeds",
@@ -268,10 +302,15 @@ class ResultTable:
     source: ArtifactRef
     terminal: bool = True
 
+    @property
+    def label_header(self) -> str:
+        """The header of the row-label column (the frame's index name)."""
+        return str(self.frame.index.name or "series")
+
     def records(self) -> list[dict[str, str]]:
-        """One dict per row, the row label under the key ``""`` first."""
+        """One dict per row, the row label first under :attr:`label_header`."""
         return [
-            {"": label, **dict(zip(self.frame.columns, cells, strict=True))}
+            {self.label_header: label, **dict(zip(self.frame.columns, cells, strict=True))}
             for label, cells in zip(
                 self.frame.index, self.frame.itertuples(index=False), strict=True
             )
@@ -280,10 +319,10 @@ class ResultTable:
 
 def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     if spec.label is None:
-        labels = raw.index.astype(str)
+        labels, header = raw.index.astype(str), raw.index.name or "series"
     else:
         names = [spec.label] if isinstance(spec.label, str) else list(spec.label)
-        labels = raw[names].astype(str).agg(" / ".join, axis=1)
+        labels, header = raw[names].astype(str).agg(" / ".join, axis=1), " / ".join(names)
     columns = spec.columns or {c: (c, "") for c in raw.columns if c != spec.note_column}
     cells = {
         header: [
@@ -293,19 +332,20 @@ def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         for column, (header, fmt) in columns.items()
         if column in raw.columns
     }
-    return pd.DataFrame(cells, index=pd.Index(list(labels), name=""))
+    return pd.DataFrame(cells, index=pd.Index(list(labels), name=str(header)))
 
 
 def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
     """The result tables of every strategy the run executed."""
-    versions = {(s.get("scope"), s["stage"]): s["version"] for s in record.stages}
+    run = RunView(store, record)
     tables = []
     for spec in SPECS:
-        version = versions.get((spec.scope, spec.stage))
-        if version is None:
+        ref = run.ref(spec.scope, spec.stage)
+        if ref is None:
             continue
-        ref = ArtifactRef(spec.stage, version)
-        raw = store.load(ref)
+        raw = run.load(ref)
+        if spec.extend is not None:
+            raw = pd.concat([raw, spec.extend(run, raw)])
         if spec.reshape is not None:
             raw = spec.reshape(raw)
         if raw.empty:

@@ -102,6 +102,10 @@ def read_artifacts(run_id: str) -> dict[str, object]:
     return {a.key: a.data for a in artifacts}
 
 
+def frontier_rows(artifacts: dict[str, object]) -> list[dict[str, str]]:
+    return json.loads(artifacts["optimization-sample"])
+
+
 def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     store_root, first = default_run
     assert scoped(first) == STAGES
@@ -130,23 +134,33 @@ def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     assert "| data | monthly_returns |" in artifacts["pipeline-summary"]
     assert f"0 computed, {len(STAGES)} reused." in artifacts["pipeline-summary"]
     hedge_table = json.loads(artifacts["hedge-metrics"])
-    assert [row[""] for row in hedge_table] == ["hedged_net", "hedged_gross", "basket", "benchmark"]
-    assert {row[""] for row in json.loads(artifacts["vol-evaluation"])} >= {
+    # Rows are named in their first column, under the label's own name.
+    assert [row["series"] for row in hedge_table] == [
+        "hedged_net",
+        "hedged_gross",
+        "basket",
+        "benchmark",
+    ]
+    assert {row["strategy / period"] for row in json.loads(artifacts["vol-evaluation"])} >= {
         "market_managed / train",
         "market_managed / test",
     }
-    allocators = [row[""] for row in json.loads(artifacts["allocation-metrics"])]
+    allocators = [row["allocator"] for row in json.loads(artifacts["allocation-metrics"])]
     assert allocators[:2] == ["defensive_mix", "equal_weight"] and "lstm[seed=2]" in allocators
+    assert allocators[-1] == "benchmark (SP500)"
+    assert all("" not in row for table in (hedge_table, frontier_rows(artifacts)) for row in table)
     backtest = ArtifactRef(
         "hedge_backtest",
         dict(((s["scope"], s["stage"]), s["version"]) for s in second.stages)[
             ("hedge", "hedge_backtest")
         ],
     )
-    assert f"({store.data_url(backtest)})" in artifacts["hedge-hedge-backtest"]
-    assert f"({store.report_url(second.run_id)})" in artifacts["report"]
-    frontier = json.loads(artifacts["optimization-sample"])
-    assert [row[""] for row in frontier][-1] == "benchmark"
+    # Paths to copy, not file:// links that a browser refuses to open from the UI.
+    assert f"| `{backtest}` | reused | `{store.data_url(backtest)}` |" in artifacts["outputs"]
+    assert f"```\n{store.report_url(second.run_id)}\n```" in artifacts["report"]
+    assert f"```\n{store.report_url('index')}\n```" in artifacts["report"]
+    frontier = frontier_rows(artifacts)
+    assert [row["strategy"] for row in frontier][-1] == "benchmark"
     assert {row["failed solves"] for row in frontier} == {"0"}
 
 
