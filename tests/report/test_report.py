@@ -98,6 +98,7 @@ def test_the_run_section_holds_config_versions_and_provenance(default_report):
         "optimization.data",
         "allocation.data",
         "optimization factors",
+        "vol_managed factors",
     }
     source, tickers, dates, benchmark, origin, version = data["data"]
     assert source == "sample" and benchmark == "SP500" and "AAPL" in tickers

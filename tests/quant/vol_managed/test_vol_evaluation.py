@@ -10,7 +10,6 @@ import statsmodels.api as sm
 from portflow.errors import DataError
 from portflow.quant.vol_managed.evaluation import (
     alpha_regression,
-    evaluation_markdown,
     vol_evaluation,
 )
 from portflow.quant.vol_managed.signals import vol_signals
@@ -183,15 +182,6 @@ def test_a_period_with_too_few_months_is_an_error(table_and_signals):
     assert message.startswith("[vol_evaluation] vol_managed.train_end/test_end: the test period")
     assert "holds 6 months" in message and "min_months=12" in message
     assert len(evaluate(short, min_months=6)) == 6
-
-
-def test_markdown_table_prints_every_row(evaluation):
-    text = evaluation_markdown(evaluation.reset_index())
-    lines = text.splitlines()
-    assert lines[0].startswith("| strategy | period | n | alpha %/yr | t(alpha) |")
-    assert "14bp net %/yr" in lines[0] and "break-even bp" in lines[0]
-    assert len(lines) == 2 + 6
-    assert lines[2].startswith("| market_managed | train | 60 |")
 
 
 def test_full_sample_is_one_period_with_k_over_every_month():
