@@ -2,7 +2,7 @@
 
 DAG (the sweep itself runs as chunk tasks in ``flows/optimization.py``)::
 
-    factor_source -> factor_data -> stock_loadings -> benchmark_weights
+    factor_source -> factor_data -> stock_loadings -> benchmark_weights, stock_industries
                                  -> factor_moments | regime_factor_moments
     -> optimization_chunk (one per chunk of rebalance dates) -> optimized_weights
     -> optimized_returns -> optimization_report, crisis_report
@@ -21,6 +21,7 @@ from portflow.quant.optimization.factor_moments import (
 )
 from portflow.quant.optimization.regimes import regime_factor_moments
 from portflow.quant.optimization.report import crisis_report, optimization_report
+from portflow.quant.optimization.stock_industries import stock_industries
 from portflow.quant.optimization.sweep import (
     chunk_ranges,
     combine_chunks,
@@ -51,6 +52,13 @@ BENCHMARK_WEIGHTS = Stage(
     inputs=("stock_loadings", "market_data"),
     config="optimization.benchmark",
 )
+STOCK_INDUSTRIES = Stage(
+    "stock_industries",
+    stock_industries,
+    inputs=("stock_loadings", "market_data"),
+    config="optimization.sweep",
+    fields=("industries",),
+)
 FACTOR_MOMENTS = Stage(
     "factor_moments",
     sample_factor_moments,
@@ -67,7 +75,7 @@ OPTIMIZATION_CHUNK = Stage(
     "optimization_chunk",
     optimize_active_portfolios,
     # factor_moments: the moments of the model being swept (sample or regime).
-    inputs=("stock_loadings", "factor_moments", "benchmark_weights"),
+    inputs=("stock_loadings", "factor_moments", "benchmark_weights", "stock_industries"),
     config="optimization.sweep",
     context=("start", "end", "moments"),
 )
@@ -87,7 +95,7 @@ CRISIS_REPORT = Stage(
     "crisis_report", crisis_report, inputs=("optimized_returns",), config="optimization.report"
 )
 
-OPTIMIZATION_INPUTS = (FACTOR_DATA, STOCK_LOADINGS, BENCHMARK_WEIGHTS)
+OPTIMIZATION_INPUTS = (FACTOR_DATA, STOCK_LOADINGS, BENCHMARK_WEIGHTS, STOCK_INDUSTRIES)
 """Before the moments; needs ``factor_source`` and a universe; context ``benchmark``."""
 MOMENTS = {"sample": FACTOR_MOMENTS, "regime": REGIME_FACTOR_MOMENTS}
 """The factor-moment stage of each ``optimization.moment_models`` entry."""
