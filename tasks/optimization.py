@@ -42,7 +42,7 @@ FACTOR_DATA = Stage(
 STOCK_LOADINGS = Stage(
     "stock_loadings",
     rolling_factor_loadings,
-    inputs=("monthly_returns", "risk_free_monthly", "factor_data"),
+    inputs=("monthly_returns", "risk_free_monthly", "factor_data", "prices"),
     config="optimization.moments",
     context=("benchmark",),
 )

@@ -14,6 +14,7 @@ this conservatively drops a month whose last weekday was an exchange holiday).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from portflow.errors import DataError
@@ -65,14 +66,28 @@ def monthly_returns(daily_returns: pd.DataFrame) -> pd.DataFrame:
     DataFrame of shape (n_months, n_tickers)
         Indexed by calendar month-end. A ticker's month is defined only when it has a
         return on *every* trading day of that month in the panel, so a month in which
-        it listed, delisted or has a missing price is NaN rather than a partial
-        compounding. Months where no ticker is defined, and an incomplete last month,
-        are dropped.
+        it listed or has a missing price is NaN rather than a partial compounding. The
+        exception is the month a ticker leaves the panel before its end (a delisting):
+        its return compounds every trading day from the month's first to the ticker's
+        last (CRSP's monthly convention; the last day carries any delisting return), so
+        whoever held it earns what it returned until it left. Months where no ticker is
+        defined, and an incomplete last month, are dropped.
     """
     months = _month_end(daily_returns.index)
     compounded = (1.0 + daily_returns).groupby(months).prod(min_count=1) - 1.0
     grouped = daily_returns.groupby(months)
-    full = grouped.count().eq(grouped.size(), axis=0)
+    count = grouped.count()
+    expected = np.repeat(grouped.size().to_numpy()[:, None], count.shape[1], axis=1)
+    # Tickers whose last return is before the panel's last day: their last month counts
+    # the trading days from the month's first to that last return.
+    valid = daily_returns.notna().to_numpy()
+    last = len(valid) - 1 - valid[::-1].argmax(axis=0)
+    left = np.flatnonzero(valid.any(axis=0) & (last < len(valid) - 1))
+    month_of_day, _ = pd.factorize(months)
+    month_start = np.searchsorted(month_of_day, np.arange(count.shape[0]))
+    month_left = month_of_day[last[left]]
+    expected[month_left, left] = last[left] - month_start[month_left] + 1
+    full = count.to_numpy() == expected
     monthly = compounded.where(full).dropna(how="all")
     monthly = monthly.loc[: _last_complete_month(daily_returns.index)]
     monthly.index.name = "date"

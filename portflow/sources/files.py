@@ -10,10 +10,25 @@ CRSP conventions applied to every price field: a negative price is a bid/ask mid
 its absolute value is used; a zero price (no trade and no quote) is missing. Tickers are
 text (a permno ``10001`` becomes ``"10001"``).
 
-Without an adjusted close, a total-return index is built from ``ret`` per ticker,
-``adj_close = cumprod(1 + ret)``. Its first value already includes the first day's
-return, which is therefore lost when ``daily_returns`` differences the index; a missing
-return leaves that day's index missing and the product goes on from the day before.
+Without an adjusted close, a total-return index is built from ``ret`` per ticker (CRSP's
+holding-period return, dividends included), ``adj_close = cumprod(1 + ret)``, with CRSP's
+conventions for what is missing:
+
+- a ticker's first row starts the index at 1 when its return is missing (a new listing
+  has no earlier price), so the second day's return is kept;
+- a delisting return ``dlret`` (on a ticker's last row) is compounded into that day's
+  return, ``(1 + ret)(1 + dlret) - 1`` with a missing ``ret`` counting as 0, so the loss
+  (or merger premium) of a stock that leaves is earned by whoever held it;
+- a gap (rows without a price or a return) that the next return spans (CRSP's return runs
+  from the last price, over gaps of up to 10 trading days) carries the last index value,
+  and the spanning return moves it: daily returns are 0 inside the gap and the whole gap's
+  return on the day after, so monthly compounding is exact;
+- a return that is unknown while a price exists (after a gap no return spans) leaves the
+  index missing there and over the gap before it: the prices stage's ``missing`` policy
+  decides (``keep`` leaves it missing, and the month has no return for that ticker).
+
+Returns below -100% are rejected: they are CRSP's numeric missing-value codes (-66, -77,
+-88, -99; -55, -44 for ``dlret``) read as numbers.
 """
 
 from __future__ import annotations
@@ -28,8 +43,9 @@ from portflow.sources.base import EXTRA_FIELDS, TIDY_FIELDS, MarketData
 from portflow.sources.sample import french_factors
 from portflow.sources.tidy import filter_dates, month_end, naive_dates, risk_free_for, tidy
 
-NUMERIC_FIELDS = (*TIDY_FIELDS, "ret", *EXTRA_FIELDS)
-"""Fields parsed as numbers; ``ret`` is a simple decimal return per day."""
+NUMERIC_FIELDS = (*TIDY_FIELDS, "ret", "dlret", *EXTRA_FIELDS)
+"""Fields parsed as numbers; ``ret`` is a simple decimal return per day, ``dlret`` a
+delisting return (CRSP: on the stock's last row)."""
 
 FILE_FIELDS = ("date", "ticker", *NUMERIC_FIELDS)
 """Every field ``config.columns`` may map."""
@@ -98,6 +114,55 @@ def _numbers(raw: pd.DataFrame, column: str) -> pd.Series:
     return numbers
 
 
+def total_return_index(raw: pd.DataFrame, panel: pd.DataFrame, names: dict[str, str]) -> pd.Series:
+    """``adj_close`` from ``ret`` (and ``dlret``) with the conventions of the module docstring.
+
+    Parameters
+    ----------
+    raw : DataFrame
+        The file as read (for error messages).
+    panel : DataFrame
+        Parsed ``date``, ``ticker``, ``ret`` and, if the file has them, ``close`` and
+        ``dlret``, on the rows of ``raw``.
+    names : dict
+        Field -> file column.
+
+    Returns
+    -------
+    Series
+        The index on the rows of ``panel``.
+
+    Raises
+    ------
+    DataError
+        On a return or delisting return below -1 (a numeric missing-value code).
+    """
+    for field in ("ret", "dlret"):
+        if field in panel:
+            bad = panel[field] < -1
+            if bad.any():
+                raise DataError(
+                    "ingest",
+                    names[field],
+                    f"returns below -100% at {_rows(raw, bad, [names[field]])}",
+                    "these look like CRSP numeric missing-value codes (-66, -77, -88, -99; "
+                    "-55, -44 for delisting returns): leave missing returns empty",
+                )
+    order = panel.sort_values(["ticker", "date"]).index
+    rows = panel.loc[order]
+    ret = rows["ret"]
+    if "dlret" in rows:
+        ret = ret.where(rows["dlret"].isna(), (1 + ret.fillna(0.0)) * (1 + rows["dlret"]) - 1)
+    ticker = rows["ticker"]
+    first = ticker.ne(ticker.shift())
+    priced = ret.notna() | (rows["close"].notna() if "close" in rows else False)
+    # Whether the next row with a price has a return: it spans the gap before it.
+    spanned = ret.notna().where(priced).groupby(ticker).bfill().eq(True)
+    unknown = (priced & ret.isna() & ~first) | (~priced & ~spanned)
+    level = (1.0 + ret.fillna(0.0)).groupby(ticker).cumprod()
+    return level.mask(unknown).reindex(panel.index)
+
+
 def _unique(raw: pd.DataFrame, keys: pd.DataFrame, columns: list[str]) -> None:
     """Raise if two rows share the same ``keys`` (parsed values of ``raw[columns]``)."""
     repeated = keys.duplicated(keep=False)
@@ -148,8 +213,7 @@ class FilesSource:
             if field in panel:
                 panel[field] = panel[field].abs().where(lambda p: p != 0)
         if "adj_close" not in panel and "ret" in panel:
-            panel = panel.sort_values(["ticker", "date"])
-            panel["adj_close"] = (1 + panel["ret"]).groupby(panel["ticker"]).cumprod()
+            panel["adj_close"] = total_return_index(raw, panel, names)
         daily = filter_dates(tidy(panel), self.config.start, self.config.end, what=path.name)
         benchmark = self.config.benchmark
         if benchmark is not None and not (daily["ticker"] == benchmark).any():

@@ -83,3 +83,17 @@ def test_monthly_returns_equal_month_end_price_ratios_on_real_data():
     variance = monthly_variance(daily_returns(prices), min_days=15)
     june = daily_returns(prices).loc["2006-06", "AAPL"].to_numpy()
     assert variance.loc["2006-06-30", "AAPL"] == pytest.approx(np.var(june, ddof=1), rel=1e-12)
+
+
+def test_the_month_a_ticker_leaves_compounds_its_returns_up_to_its_last_day(prices):
+    """C delists on 2020-03-10: its March is its returns from March 1 to the 10th (the last
+    one carries its delisting return); A, still listed, needs every day of March."""
+    prices["C"] = [10.0, 11.0, 11.0, 12.1, 6.05, np.nan]
+    monthly = monthly_returns(daily_returns(prices))
+    assert monthly.loc["2020-02-29", "C"] == pytest.approx(12.1 / 10.0 - 1, abs=1e-15)
+    assert monthly.loc["2020-03-31", "C"] == pytest.approx(-0.5, abs=1e-15)
+    assert monthly.loc["2020-03-31", "A"] == pytest.approx(120.0 / 108.9 - 1, abs=1e-15)
+    prices.loc["2020-02-20", "C"] = np.nan  # a gap in a month before its last one
+    with_gap = monthly_returns(daily_returns(prices))
+    assert np.isnan(with_gap.loc["2020-02-29", "C"])
+    assert with_gap.loc["2020-03-31", "C"] == pytest.approx(-0.5, abs=1e-15)

@@ -53,8 +53,9 @@ def market_data(panel, caps: np.ndarray | None = None, sic=None) -> pd.DataFrame
 
 def run(panel, *, caps=None, factor_data=None, sic=None, **sweep):
     factors = panel.factor_data if factor_data is None else factor_data
+    returns = panel.monthly_returns  # month-end data: listed at a month-end = a return then
     loadings = rolling_factor_loadings(
-        panel.monthly_returns, panel.risk_free_monthly, factors, benchmark="BENCH", **WINDOW
+        returns, panel.risk_free_monthly, factors, returns, benchmark="BENCH", **WINDOW
     )
     moments = sample_factor_moments(factors, **WINDOW)
     market = market_data(panel, caps, sic)
