@@ -162,6 +162,7 @@ def optimization_figures(run: RunView) -> list[Figure]:
     budget = sorted(sector_runs["value"].unique())[len(sector_runs["value"].unique()) // 2]
     chosen = sector_runs[sector_runs["value"] == budget].set_index("date")
     sectors = chosen[[c for c in chosen.columns if c.startswith("sector|")]]
+    sectors = sectors.loc[:, (sectors.abs() > 1e-9).any()]  # the industries ever held
     sectors.columns = [c.removeprefix("sector|") for c in sectors.columns]
     tev = weights[weights["problem"] == "tev"]
     tev_budget = sorted(tev["value"].unique())[len(tev["value"].unique()) // 2]

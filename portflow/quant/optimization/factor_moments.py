@@ -17,7 +17,9 @@ Two stages share the window (config slice ``optimization.moments``):
 Rebalance dates are the factor months with at least ``min_observations`` months of factor
 data up to them. A stock is *tradable* at t when it has a return at t, a price on the last
 trading day of month t (a stock that delisted during month t has its last return, the
-delisting return included, at t, but cannot be bought at the end of t) and at least
+delisting return included, at t, but cannot be bought at the end of t; one whose last
+price is on that day is bought if otherwise tradable, since the data says it left only
+afterwards, and its weight without a return in t+1 is reported as missing) and at least
 ``min_observations`` returns in the window; otherwise its row has NaN estimates and a
 status saying why. Nothing at t reads data after t.
 """

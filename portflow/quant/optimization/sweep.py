@@ -43,7 +43,7 @@ from portflow.quant.optimization.factor_moments import (
     unpack_moments,
 )
 from portflow.quant.optimization.sector_rotation import industry_inputs, industry_membership
-from portflow.quant.optimization.stock_industries import UNASSIGNED
+from portflow.quant.optimization.stock_industries import UNASSIGNED, industry_groups
 
 WEIGHT = "w|"
 """Prefix of the stock weight columns ``w|<ticker>``."""
@@ -193,8 +193,8 @@ def optimize_active_portfolios(
         ``ex_ante_te`` (annualized), ``active_variance`` = ``factor_variance`` +
         ``specific_variance`` (monthly), ``risk|<factor>`` (the factor part split by
         factor), then ``w|<ticker>`` and ``sector|<industry>`` (the industry weights of
-        the stock portfolio at its date) for every industry that holds a tradable stock at
-        some date, ``sector|Unassigned`` for the stocks without one.
+        the stock portfolio at its date) for every industry of the classification, in
+        French's order, then ``sector|Unassigned`` for the stocks without one.
 
     Raises
     ------
@@ -212,9 +212,9 @@ def optimize_active_portfolios(
             "load data with SIC codes (files source: map sic to the file's column, e.g. "
             "siccd; yfinance: data.sic_codes) or set optimization.sweep.sector_rotation: false",
         )
-    groups = stock_industries["industry"]
-    present = set(groups.unique())
-    sector_columns = [j for j in groups.cat.categories if j in present]
+    # Every group of the classification, so that a chunk's columns never depend on the
+    # industries that other dates (later ones included) happen to hold.
+    sector_columns = industry_groups(industries)
     industry_of = {
         t: rows.set_index("ticker")["industry"] for t, rows in stock_industries.groupby("date")
     }
