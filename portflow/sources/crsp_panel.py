@@ -408,6 +408,21 @@ def _sic(
     return sic, spells.sort_values(["permno", "start"], ignore_index=True)
 
 
+def monthly_factors(truth: PanelTruth) -> pd.DataFrame:
+    """The draw's factor returns compounded per calendar month, as a factor file holds them.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``date`` (month-end) and ``f0``, ``f1``, ...: decimal returns per month, the
+        excess returns of the model (it has no risk-free rate). Partial first and last
+        months are included as drawn.
+    """
+    factors = truth.factor_returns
+    months = (factors.index + pd.offsets.MonthEnd(0)).rename("date")
+    return ((1.0 + factors).groupby(months).prod() - 1.0).reset_index()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Write a panel: ``python -m portflow.sources.crsp_panel OUT [--n-stocks N] ...``."""
     import argparse
@@ -415,17 +430,22 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("out", help="output file, .parquet (recommended) or .csv")
     parser.add_argument("--n-stocks", type=int, default=1000, help="stocks listed every day")
-    parser.add_argument("--start", default="2000-01-03", help="first day (NYSE calendar)")
-    parser.add_argument("--end", default="2019-12-31", help="last day")
+    parser.add_argument("--start", default="1998-12-01", help="first day (NYSE calendar)")
+    parser.add_argument("--end", default="2018-11-30", help="last day")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--factors", help="also write the true factors per month to this CSV (decimal)"
+    )
     args = parser.parse_args(argv)
-    panel, _ = generate_crsp_panel(
+    panel, truth = generate_crsp_panel(
         seed=args.seed, n_stocks=args.n_stocks, sessions=nyse_sessions(args.start, args.end)
     )
     if args.out.endswith(".csv"):
         panel.to_csv(args.out, index=False)
     else:
         panel.to_parquet(args.out, index=False)
+    if args.factors:
+        monthly_factors(truth).to_csv(args.factors, index=False)
 
 
 if __name__ == "__main__":

@@ -215,7 +215,16 @@ def test_nyse_sessions_and_the_command_that_writes_a_panel(tmp_path):
     sessions = nyse_sessions("2001-09-04", "2001-09-28")
     assert pd.Timestamp("2001-09-11") not in sessions  # closed after the attacks
     assert len(sessions) == 15 and sessions.dtype == "datetime64[ns]"
-    path = tmp_path / "panel.parquet"
-    main([str(path), "--n-stocks", "3", "--start", "2020-01-02", "--end", "2020-01-31"])
+    path, factors = tmp_path / "panel.parquet", tmp_path / "factors.csv"
+    argv = ["--n-stocks", "3", "--start", "2020-01-02", "--end", "2020-02-28"]
+    main([str(path), *argv, "--factors", str(factors)])
     panel = pd.read_parquet(path)
-    assert len(panel) == 3 * 21 and panel["date"].min() == pd.Timestamp("2020-01-02")
+    assert len(panel) == 3 * 40 and panel["date"].min() == pd.Timestamp("2020-01-02")
+    monthly = pd.read_csv(factors, parse_dates=["date"])
+    assert monthly["date"].tolist() == [pd.Timestamp("2020-01-31"), pd.Timestamp("2020-02-29")]
+    again, truth = generate_crsp_panel(
+        seed=0, n_stocks=3, sessions=nyse_sessions("2020-01-02", "2020-02-28")
+    )
+    pd.testing.assert_frame_equal(panel, again)
+    january = truth.factor_returns.loc["2020-01", "f1"]
+    assert monthly.loc[0, "f1"] == pytest.approx(np.prod(1 + january) - 1, rel=1e-12)
