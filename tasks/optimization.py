@@ -5,6 +5,7 @@ DAG (the sweep itself runs as chunk tasks in ``flows/optimization.py``)::
     factor_source -> factor_data -> stock_loadings -> benchmark_weights, stock_industries
                                  -> factor_moments | regime_factor_moments
     -> optimization_chunk (one per chunk of rebalance dates) -> optimized_weights
+    daily_returns -> holding_returns (the periods the weights are held over)
     -> optimized_returns -> optimization_report, crisis_report
 """
 
@@ -27,6 +28,7 @@ from portflow.quant.optimization.sweep import (
     combine_chunks,
     optimize_active_portfolios,
 )
+from portflow.quant.returns import holding_returns
 from storage import ArtifactStore
 from tasks import pipeline_task
 from tasks.stage import Stage, StageResult
@@ -80,11 +82,19 @@ OPTIMIZATION_CHUNK = Stage(
     context=("start", "end", "moments"),
 )
 OPTIMIZED_WEIGHTS = Stage("optimized_weights", combine_chunks, inputs=("optimization_chunk",))
+HOLDING_RETURNS = Stage(
+    "holding_returns",
+    holding_returns,
+    inputs=("daily_returns",),
+    config="optimization.returns",
+    fields=("rebalance_day",),
+)
 OPTIMIZED_RETURNS = Stage(
     "optimized_returns",
     optimized_returns,
-    inputs=("optimized_weights", "benchmark_weights", "monthly_returns", "risk_free_monthly"),
+    inputs=("optimized_weights", "benchmark_weights", "holding_returns", "risk_free_monthly"),
     config="optimization.returns",
+    fields=("holding_threshold",),
 )
 OPTIMIZATION_REPORT = Stage(
     "optimization_report",
@@ -95,7 +105,13 @@ CRISIS_REPORT = Stage(
     "crisis_report", crisis_report, inputs=("optimized_returns",), config="optimization.report"
 )
 
-OPTIMIZATION_INPUTS = (FACTOR_DATA, STOCK_LOADINGS, BENCHMARK_WEIGHTS, STOCK_INDUSTRIES)
+OPTIMIZATION_INPUTS = (
+    FACTOR_DATA,
+    STOCK_LOADINGS,
+    BENCHMARK_WEIGHTS,
+    STOCK_INDUSTRIES,
+    HOLDING_RETURNS,
+)
 """Before the moments; needs ``factor_source`` and a universe; context ``benchmark``."""
 MOMENTS = {"sample": FACTOR_MOMENTS, "regime": REGIME_FACTOR_MOMENTS}
 """The factor-moment stage of each ``optimization.moment_models`` entry."""

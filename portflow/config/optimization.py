@@ -17,7 +17,9 @@ slice                     stage(s) and function
 ``sweep``                 ``stock_industries``
                           (:mod:`portflow.quant.optimization.stock_industries`) and
                           ``optimization_chunk`` (:mod:`portflow.quant.optimization.sweep`)
-``returns``               ``optimized_returns`` (:mod:`portflow.quant.optimization.active_returns`)
+``returns``               ``holding_returns`` (:func:`portflow.quant.returns.holding_returns`)
+                          and ``optimized_returns``
+                          (:mod:`portflow.quant.optimization.active_returns`)
 ``report``                ``crisis_report`` (:mod:`portflow.quant.optimization.report`)
 ``runner``                no stage: how the flow runs the sweep chunks
 ``data``                  no stage: this strategy's own data section (optional)
@@ -217,10 +219,16 @@ class ActiveOptimizationConfig(Frozen):
 
 
 class ActiveReturnsConfig(Frozen):
-    """Slice of ``optimized_returns``."""
+    """Slice of ``holding_returns`` and ``optimized_returns``."""
 
     holding_threshold: PositiveFloat = Field(
         1e-6, description="A stock counts as held when its weight exceeds this."
+    )
+    rebalance_day: Literal["last", "first"] = Field(
+        "last",
+        description="Weights decided at a month-end (with data up to it) are traded on the "
+        "last trading day of that month, or on the first trading day of the next one, and "
+        "held until the next rebalance.",
     )
 
 

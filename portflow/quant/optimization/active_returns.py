@@ -118,7 +118,7 @@ def _series(
 def optimized_returns(
     optimized_weights: pd.DataFrame,
     benchmark_weights: pd.DataFrame,
-    monthly_returns: pd.DataFrame,
+    holding_returns: pd.DataFrame,
     risk_free_monthly: pd.DataFrame,
     *,
     holding_threshold: float,
@@ -131,8 +131,11 @@ def optimized_returns(
         ``optimized_weights`` stage: one row per (decision date, strategy), ``w|<ticker>``.
     benchmark_weights : DataFrame
         ``benchmark_weights`` stage (long: date, ticker, weight, scheme).
-    monthly_returns : DataFrame of shape (n_months, n_tickers)
-        Simple monthly returns by month-end.
+    holding_returns : DataFrame of shape (n_months, n_tickers)
+        Simple returns of the monthly holding periods, labeled by month-end (the
+        ``holding_returns`` stage: calendar months when rebalancing on the last trading
+        day, periods from first trading day to first trading day otherwise); the
+        risk-free rate of the calendar month with the same label stands for its period.
     risk_free_monthly : DataFrame of shape (n_months, 1)
         Column ``rf``.
     holding_threshold : float
@@ -151,7 +154,7 @@ def optimized_returns(
         or ``equal_weight``).
     """
     tickers = [c.removeprefix(WEIGHT) for c in optimized_weights.columns if c.startswith(WEIGHT)]
-    monthly = monthly_returns.reindex(columns=tickers)
+    monthly = holding_returns.reindex(columns=tickers)
     rf = risk_free_monthly["rf"]
     bench = benchmark_weights.pivot(index="date", columns="ticker", values="weight")
     bench = bench.reindex(columns=tickers).fillna(0.0)
