@@ -19,13 +19,15 @@ conventions for what is missing:
 - a delisting return ``dlret`` (on a ticker's last row) is compounded into that day's
   return, ``(1 + ret)(1 + dlret) - 1`` with a missing ``ret`` counting as 0, so the loss
   (or merger premium) of a stock that leaves is earned by whoever held it;
-- a gap (rows without a price or a return) that the next return spans (CRSP's return runs
-  from the last price, over gaps of up to 10 trading days) carries the last index value,
-  and the spanning return moves it: daily returns are 0 inside the gap and the whole gap's
-  return on the day after, so monthly compounding is exact;
+- a gap (rows without a price or a return) carries the last index value, as a stale
+  price would: daily returns are 0 inside the gap, and the next return, which CRSP runs
+  from the last price over gaps of up to 10 trading days, moves the index by the whole
+  gap's return, so monthly compounding is exact. What a gap day holds depends only on the
+  days before it (whether a later return will span the gap is not known on the day);
 - a return that is unknown while a price exists (after a gap no return spans) leaves the
-  index missing there and over the gap before it: the prices stage's ``missing`` policy
-  decides (``keep`` leaves it missing, and the month has no return for that ticker).
+  index missing that day: the prices stage's ``missing`` policy decides (``keep`` leaves
+  it missing, and the month has no return for that ticker);
+- rows before a ticker's first price or return have no index.
 
 Returns below -100% are rejected: they are CRSP's numeric missing-value codes (-66, -77,
 -88, -99; -55, -44 for ``dlret``) read as numbers.
@@ -154,11 +156,9 @@ def total_return_index(raw: pd.DataFrame, panel: pd.DataFrame, names: dict[str, 
     if "dlret" in rows:
         ret = ret.where(rows["dlret"].isna(), (1 + ret.fillna(0.0)) * (1 + rows["dlret"]) - 1)
     ticker = rows["ticker"]
-    first = ticker.ne(ticker.shift())
     priced = ret.notna() | (rows["close"].notna() if "close" in rows else False)
-    # Whether the next row with a price has a return: it spans the gap before it.
-    spanned = ret.notna().where(priced).groupby(ticker).bfill().eq(True)
-    unknown = (priced & ret.isna() & ~first) | (~priced & ~spanned)
+    seen = priced.astype(int).groupby(ticker).cumsum()  # priced rows up to each row
+    unknown = (priced & ret.isna() & (seen > 1)) | (seen == 0)
     level = (1.0 + ret.fillna(0.0)).groupby(ticker).cumprod()
     return level.mask(unknown).reindex(panel.index)
 

@@ -189,13 +189,13 @@ def test_delisting_return_is_compounded_into_the_last_day(tmp_path):
     assert two.tolist() == pytest.approx([1.0, 0.5])
 
 
-def test_a_gap_the_next_return_spans_carries_the_index_a_longer_one_leaves_it_missing(tmp_path):
-    rows = ["1,20200102,10,,"]
-    rows += ["1,20200103,,,", "1,20200106,,,", "1,20200107,12,0.2,"]  # spanned by 0.2
-    rows += ["1,20200108,12.6,0.05,", "1,20200109,,,", "1,20200110,13,,"]  # not spanned
-    rows += ["1,20200113,13.13,0.01,"]
+def test_gaps_carry_the_index_and_an_unknown_return_leaves_it_missing(tmp_path):
+    rows = ["1,20200102,,,"]  # before the first price: no index
+    rows += ["1,20200103,10,,", "1,20200106,,,", "1,20200107,,,", "1,20200108,12,0.2,"]
+    rows += ["1,20200109,12.6,0.05,", "1,20200110,,,", "1,20200113,13,,"]  # not spanned
+    rows += ["1,20200114,13.13,0.01,"]
     index = crsp_rows(tmp_path, "\n".join(rows) + "\n")["adj_close"]
-    expected = [1.0, 1.0, 1.0, 1.2, 1.26, np.nan, np.nan, 1.26 * 1.01]
+    expected = [np.nan, 1.0, 1.0, 1.0, 1.2, 1.26, 1.26, np.nan, 1.26 * 1.01]
     np.testing.assert_allclose(index.to_numpy(), expected)
 
 

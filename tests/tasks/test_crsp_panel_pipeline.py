@@ -81,9 +81,28 @@ def run_branch(tmp_path, panel: pd.DataFrame, truth) -> dict:
     return out
 
 
+def with_gap_over_the_cut(panel: pd.DataFrame) -> pd.DataFrame:
+    """A 3-session gap ending on the cut's last session for a stock listed around it: no
+    price or return on those days, and the next return spans them (CRSP's convention)."""
+    panel = panel.copy()
+    around = [SESSIONS[SESSIONS <= CUT][-10], SESSIONS[SESSIONS > CUT][0]]
+    listed = [set(panel.loc[panel["date"] == day, "permno"]) for day in around]
+    permno = min(listed[0] & listed[1])
+    rows = panel.index[panel["permno"] == permno]
+    dates = panel.loc[rows, "date"]
+    gap = rows[(dates <= CUT) & (dates > SESSIONS[SESSIONS <= CUT][-4])]
+    after = rows[dates > CUT][0]
+    spanned = np.prod(1 + panel.loc[[*gap, after], "ret"]) - 1
+    panel.loc[gap, ["prc", "ret"]] = np.nan
+    panel.loc[gap, "vol"] = pd.NA
+    panel.loc[after, "ret"] = spanned
+    return panel
+
+
 @pytest.fixture(scope="module")
 def drawn():
-    return generate_crsp_panel(seed=11, n_stocks=30, sessions=SESSIONS, settings=SETTINGS)
+    panel, truth = generate_crsp_panel(seed=11, n_stocks=30, sessions=SESSIONS, settings=SETTINGS)
+    return with_gap_over_the_cut(panel), truth
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +189,12 @@ def test_a_perturbed_future_leaves_every_earlier_decision_unchanged(drawn, branc
     changed.loc[later, "shrout"] += 1000
     changed.loc[later, "siccd"] = 1311
     changed.loc[later & changed["dlret"].notna(), "dlret"] = -0.9
+    # Returns after gaps become unknown: whether a gap is spanned is not known during it.
+    after_gap = (
+        later & changed["prc"].shift().isna() & changed["permno"].eq(changed["permno"].shift())
+    )
+    assert after_gap[changed["date"] == SESSIONS[SESSIONS > CUT][0]].any()
+    changed.loc[after_gap, "ret"] = np.nan
     other = run_branch(tmp_path, changed, truth)
     for name in ("stock_loadings", "benchmark_weights", "stock_industries", "weights"):
         before, after = branch[name], other[name]
