@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from portflow.quant.industries import ATTRIBUTION
 from portflow.report import figures
 from portflow.report.figures import Figure
 from storage import ArtifactRef, ArtifactStore, RunRecord
@@ -201,7 +202,8 @@ def optimization_figures(run: RunView) -> list[Figure]:
             key="optimization-sectors",
             title=f"Sector rotation: industry weights over time (TEV budget {budget:.0%})",
             caption=f"Industry weights chosen by the sector-rotation problem ({model} "
-            "moments); stocks are held cap-weighted inside each industry.",
+            "moments); stocks are held in benchmark proportions inside each industry, "
+            f"assigned from their SIC code at each date. {ATTRIBUTION}.",
         ),
         figures.stacked_weights(
             shares,
