@@ -206,3 +206,24 @@ def test_crsp_numeric_missing_codes_are_rejected(tmp_path, column, code):
     )
     with pytest.raises(DataError, match=rf"\[ingest\] {column}: returns below -100% at line 3"):
         crsp_rows(tmp_path, row)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_only_the_mapped_columns_are_read(tmp_path, suffix, monkeypatch):
+    frame = pd.read_csv(write_csv(tmp_path, CRSP_CSV))
+    wide = frame.assign(comnam="A COMPANY, INC", shrcd=11, exchcd=3)  # CRSP extras
+    path = tmp_path / f"wide{suffix}"
+    wide.to_csv(path, index=False) if suffix == ".csv" else wide.to_parquet(path)
+    reads = []
+    original = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+
+    def spy(*args, **kwargs):
+        reads.append(kwargs.get("columns", kwargs.get("usecols")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_parquet" if suffix == ".parquet" else "read_csv", spy)
+    daily = load(str(path)).daily
+    monkeypatch.undo()
+    mapped = {"permno", "date", "ret", "prc", "shrout", "vol", "siccd"}
+    assert [set(r) for r in reads if r is not None] == [mapped]  # the panel's one read
+    pd.testing.assert_frame_equal(daily, load(write_csv(tmp_path, CRSP_CSV)).daily)
