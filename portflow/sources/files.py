@@ -37,6 +37,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -164,12 +165,14 @@ def total_return_index(raw: pd.DataFrame, panel: pd.DataFrame, names: dict[str, 
                     "these look like CRSP numeric missing-value codes (-66, -77, -88, -99; "
                     "-55, -44 for delisting returns): leave missing returns empty",
                 )
-    order = panel.sort_values(["ticker", "date"]).index
-    rows = panel.loc[order]
+    codes, _ = pd.factorize(panel["ticker"])
+    order = np.lexsort((panel["date"].to_numpy(), codes))  # by ticker, then date
+    needed = [c for c in ("ret", "dlret", "close") if c in panel]
+    rows = panel[needed].take(order)
     ret = rows["ret"]
     if "dlret" in rows:
         ret = ret.where(rows["dlret"].isna(), (1 + ret.fillna(0.0)) * (1 + rows["dlret"]) - 1)
-    ticker = rows["ticker"]
+    ticker = pd.Series(codes[order], index=rows.index)
     priced = ret.notna() | (rows["close"].notna() if "close" in rows else False)
     seen = priced.astype(int).groupby(ticker).cumsum()  # priced rows up to each row
     unknown = (priced & ret.isna() & (seen > 1)) | (seen == 0)
@@ -228,6 +231,7 @@ class FilesSource:
                 panel[field] = panel[field].abs().where(lambda p: p != 0)
         if "adj_close" not in panel and "ret" in panel:
             panel["adj_close"] = total_return_index(raw, panel, names)
+        del raw  # the parsed panel holds everything from here on
         daily = filter_dates(tidy(panel), self.config.start, self.config.end, what=path.name)
         benchmark = self.config.benchmark
         if benchmark is not None and not (daily["ticker"] == benchmark).any():
