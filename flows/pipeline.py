@@ -111,7 +111,10 @@ def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     weights = sweep(
         run.store_url,
         run.settings,
-        {name: inputs[name].result() for name in ("stock_loadings", "benchmark_weights")},
+        {
+            name: inputs[name].result()
+            for name in ("stock_loadings", "benchmark_weights", "stock_industries")
+        },
         {model: inputs[MOMENTS[model].name].result() for model in config.moment_models},
         run.run_id,
     )

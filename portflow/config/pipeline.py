@@ -25,10 +25,11 @@ from portflow.config.vol_managed import VolManagedConfig
 class PricesConfig(Frozen):
     """Slice of the ``prices`` stage: validation and the missing-data policy."""
 
-    missing: Literal["error", "drop_dates", "ffill"] = Field(
+    missing: Literal["error", "drop_dates", "ffill", "keep"] = Field(
         "error",
         description="Interior gaps in a ticker's prices: error, drop the dates where any "
-        "ticker is missing, or carry the last price forward (at most ffill_limit days).",
+        "ticker is missing, carry the last price forward (at most ffill_limit days), or "
+        "keep them missing (returns across a gap, and its month, are then missing).",
     )
     ffill_limit: PositiveInt = Field(5, description="Longest gap (days) that ffill may fill.")
 

@@ -298,6 +298,9 @@ class YahooSource:
         holidays on which stocks trade (e.g. Columbus Day) have no rate here; the
         risk-free stages carry the previous rate onto them.
 
+        Yahoo has no SIC codes: ``config.sic_codes`` (ticker -> code) become a constant
+        ``sic`` column of those stocks.
+
         Returns
         -------
         MarketData
@@ -306,6 +309,9 @@ class YahooSource:
         request = self.request()
         daily = raw[raw["ticker"].isin([*request["tickers"], request["benchmark"]])]
         daily = daily.reset_index(drop=True)
+        if self.config.sic_codes:
+            codes = {t.upper(): c for t, c in self.config.sic_codes.items()}
+            daily = tidy(daily.assign(sic=daily["ticker"].map(codes).astype("Int64")))
         quotes = raw[raw["ticker"] == request["risk_free"]].set_index("date")["close"]
         risk_free = ((1 + quotes.shift(1) / 100) ** (1 / TRADING_DAYS) - 1).dropna().rename("rf")
         return MarketData(daily, request["benchmark"], risk_free, "daily")
