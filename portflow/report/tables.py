@@ -94,7 +94,6 @@ def _optimization_specs(model: str) -> tuple[TableSpec, TableSpec]:
                 "effective_names": ("effective names", "{:.1f}"),
                 "failures": ("failed solves", COUNT),
                 "delisted_weight": ("delisted weight", RATIO),
-                "benchmark_scheme": ("benchmark", ""),
             },
             label="strategy",
             note="Monthly; weights decided at t earn t+1; TE annualized; realized/ex-ante "
@@ -102,8 +101,9 @@ def _optimization_specs(model: str) -> tuple[TableSpec, TableSpec]:
             "bound the ex-ante TE, not the realized one); IR = active return / realized TE; "
             "turnover 1-way = half of 2-way (sum of |trades|); failed solves are counted, "
             "never replaced; delisted weight: weight in stocks that left during their month, "
-            "held to their last return (summed over months); benchmark: cap or equal "
-            "weights, with the number of dates of each.",
+            "held to their last return (summed over months). Benchmark weights (dates of "
+            "each scheme when they differ):",
+            note_column="benchmark_scheme",
         ),
         TableSpec(
             key=f"crises-{model}",
