@@ -45,15 +45,32 @@ def _read(path: Path, setting: str) -> pd.DataFrame:
     """
     if not path.is_file():
         raise DataError("ingest", setting, f"no such file: {path}", "give the path of a file")
-    if path.suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str)
-        frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
-    elif path.suffix == ".parquet":
-        frame = pd.read_parquet(path).reset_index(drop=True)
-        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    else:
+    if path.suffix not in (".csv", ".parquet"):
         raise DataError(
             "ingest", setting, f"unknown file type {path.suffix!r} ({path})", "use .csv or .parquet"
+        )
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype=str)
+            frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+        else:
+            frame = pd.read_parquet(path).reset_index(drop=True)
+            frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    except (ValueError, OSError) as error:  # empty, not CSV text, not parquet (ArrowInvalid)
+        problem = " ".join(str(error).split())[:200]
+        raise DataError(
+            "ingest",
+            setting,
+            f"cannot read {path.name} as {path.suffix[1:]}: {problem}",
+            f"give a {path.suffix[1:]} file with a header row and one row per record",
+        ) from None
+    if frame.empty:
+        header = f" below its header ({preview(frame.columns)})" if len(frame.columns) else ""
+        raise DataError(
+            "ingest",
+            setting,
+            f"{path.name} has no rows{header}",
+            "give a file with a header row and at least one row of data",
         )
     return frame
 
