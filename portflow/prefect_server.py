@@ -130,25 +130,34 @@ def wait_healthy(
 
 
 # -- configuration --------------------------------------------------------------------------
-def configured_api_url() -> str | None:
-    """``PREFECT_API_URL`` from the environment or the active profile of ``profiles.toml``.
+def prefect_setting(name: str) -> str | None:
+    """A Prefect setting from the environment or the active profile of ``profiles.toml``.
 
     (Prefect also reads prefect.toml, .env and pyproject.toml; those are not consulted here,
     so that no Prefect import delays the server's start.)
     """
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
-    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
-    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    if os.environ.get(name):
+        return os.environ[name]
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or prefect_home() / "profiles.toml")
     try:
         import tomllib
 
-        profiles = tomllib.loads(path.read_text())
+        profiles = tomllib.loads(path.expanduser().read_text())
     except (OSError, ValueError):
         return None
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or ""
-    value = profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    value = profiles.get("profiles", {}).get(active, {}).get(name)
     return str(value) if value else None
+
+
+def prefect_home() -> Path:
+    """``PREFECT_HOME``, by default ``~/.prefect``."""
+    return Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+
+
+def configured_api_url() -> str | None:
+    """``PREFECT_API_URL`` from the environment or the active profile."""
+    return prefect_setting("PREFECT_API_URL")
 
 
 def discovery_enabled() -> bool:
@@ -260,8 +269,8 @@ class ServerProcess:
         database is thrown away).
     run_dir : Path, optional
         A directory of this server's (its database, its log), removed at stop.
-    template : Path, optional
-        Save the database of ``run_dir`` there once the server answers.
+    database, template : Path, optional
+        Save the SQLite ``database`` as the ``template`` once the server answers.
     """
 
     env: dict[str, str]
@@ -272,6 +281,7 @@ class ServerProcess:
     startup_timeout: float = field(default_factory=startup_budget)
     stop_grace: float = 10.0
     run_dir: Path | None = None
+    database: Path | None = None
     template: Path | None = None
     process: subprocess.Popen | None = field(default=None, init=False)
     url: str = field(default="", init=False)
@@ -342,8 +352,8 @@ class ServerProcess:
                 self.stop()
                 raise error
             self.ready_after = time.monotonic() - self.started_at
-            if self.template is not None and self.run_dir is not None:
-                save_template(self.run_dir / "prefect.db", self.template)
+            if self.template is not None and self.database is not None:
+                save_template(self.database, self.template)
         return self.url
 
     def _unavailable(self, why: str) -> PrefectUnavailable:
@@ -356,18 +366,18 @@ class ServerProcess:
             with contextlib.suppress(OSError):
                 shutil.copyfile(self.log, saved)
                 kept = f"; its log: {saved}"
+        what = "the temporary Prefect server" if self.run_dir else f"the Prefect server {self.url}"
+        field = "temporary server" if self.run_dir else "server"
         if why == "the server process exited":
             code = self.process.returncode if self.process else None
-            problem = f"the temporary Prefect server exited at start-up with code {code}"
+            problem = f"{what} exited at start-up with code {code}"
             return PrefectUnavailable(
-                "temporary server",
-                problem + (f" ({cause})" if cause else "") + kept,
-                ONE_SERVER,
+                field, problem + (f" ({cause})" if cause else "") + kept, ONE_SERVER
             )
         return PrefectUnavailable(
-            "temporary server",
-            f"the temporary Prefect server did not answer within "
-            f"{self.startup_timeout:g} s ({why}; is the machine overloaded?){kept}",
+            field,
+            f"{what} did not answer within {self.startup_timeout:g} s ({why}; is the machine "
+            f"overloaded?){kept}",
             f"{ONE_SERVER}, or allow a longer start with PORTFLOW_PREFECT_STARTUP_TIMEOUT=600",
         )
 
@@ -426,6 +436,7 @@ def temporary_server() -> ServerProcess:
         startup_timeout=budget,
         stop_grace=0,
         run_dir=run_dir,
+        database=database,
         template=template,
     )
     try:
@@ -433,6 +444,42 @@ def temporary_server() -> ServerProcess:
     except BaseException:
         server.stop()
         raise
+
+
+def lasting_server(host: str, port: int) -> ServerProcess:
+    """The server of ``portflow serve`` (not started): on ``host:port``, with the UI, every
+    service and Prefect's own database (``$PREFECT_HOME/prefect.db`` unless a database is
+    configured; a new one starts from the template), as ``prefect server start`` runs it."""
+    env = {
+        **os.environ,
+        "PREFECT__SERVER_FINAL": "1",
+        "PREFECT_SERVER_API_HOST": host,  # where the UI finds its API
+        "PREFECT_SERVER_API_PORT": str(port),
+    }
+    env.pop("PREFECT_API_URL", None)
+    configured = any(
+        prefect_setting(name)
+        for name in (
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+            "PREFECT_API_DATABASE_CONNECTION_URL",
+        )
+    )
+    database = None if configured else prefect_home() / "prefect.db"
+    fresh = database is not None and not database.exists()
+    template = template_path()
+    seeded = fresh and template.is_file()
+    if seeded:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template, database)
+    saves = fresh and not seeded  # a new database that migrates: the next template
+    return ServerProcess(
+        env,
+        host=host,
+        port=port,
+        log_level="warning",
+        database=database if saves else None,
+        template=template if saves else None,
+    )
 
 
 # -- the API of one process -----------------------------------------------------------------
