@@ -70,7 +70,7 @@ SERVE_URL = f"http://{SERVE_HOST}:{SERVE_PORT}/api"
 ONE_SERVER = f"start one server (`portflow serve`) and set PREFECT_API_URL={SERVE_URL}"
 
 CHILD = Path(__file__).with_name("_prefect_server_child.py")
-RUN_DIR_PREFIX = "portflow-prefect-"  # + "<pid>-<random>": what a SIGKILLed run leaves
+RUN_DIR_PREFIX = "portflow-prefect-run-"  # + "<pid>-<random>": what a SIGKILLed run leaves
 
 
 class PrefectUnavailable(PortflowError):

@@ -386,9 +386,30 @@ def test_as_a_process_a_data_error_is_one_line_without_prefect_tracebacks(
     assert "Traceback" not in output
     assert output.count("has no rows") == 1, output
     assert done.stderr.splitlines()[-1].startswith("error [ingest] data.path: panel.csv has no")
-    debug = portflow("--debug", "run", str(workspace / "c.yaml"), "--store", store)
-    assert debug.returncode == 1 and debug.stderr.count("Traceback") >= 2
     assert not Path(store).exists()
+
+
+def test_prefect_logs_a_user_error_without_its_traceback_and_a_bug_with_it(monkeypatch):
+    """The filter on Prefect's run loggers: a PortflowError loses its traceback and is
+    marked (also the later lines that repeat it); a bug keeps it; --debug keeps all."""
+    import logging
+
+    from portflow.errors import DataError, UserErrorTraceback
+
+    def record(error=None, message="Task run failed with exception"):
+        exc_info = (type(error), error, None) if error else None
+        return logging.LogRecord("prefect.task_runs", 40, "", 0, message, (), exc_info)
+
+    quiet = UserErrorTraceback()
+    user = record(DataError("ingest", "data.path", "empty", "give rows"))
+    assert quiet.filter(user) and user.exc_info is None and user.user_error
+    later = record(message="Finished in state Failed('[ingest] data.path: empty. Fix: give rows')")
+    assert quiet.filter(later) and later.user_error
+    bug = record(ZeroDivisionError("division by zero"))
+    assert quiet.filter(bug) and bug.exc_info is not None and not hasattr(bug, "user_error")
+    monkeypatch.setenv("PORTFLOW_DEBUG", "1")
+    debug = record(DataError("ingest", "data.path", "empty", "give rows"))
+    assert quiet.filter(debug) and debug.exc_info is not None
 
 
 def test_as_a_process_usage_and_markup(workspace):
