@@ -243,6 +243,8 @@ CASES = [
          expect=("[ingest] data.risk_free_frequency",)),
     flow("sample-dates-without-data", "default", "--strategy", "hedge", "--start", "1900-01-02",
          "--end", "1900-06-30", expect=("[ingest] data.start, data.end",)),
+    flow("store-unwritable", "default", "--strategy", "hedge", "--store", "/proc/portflow",
+         expect=("[store] root", "cannot write file:///proc/portflow")),
     # A later stage: what ingest committed stays (it is valid), the failed stage has nothing.
     flow("interior-gap", "{tmp}/c.yaml", files={"c.yaml": files_config()},
          panel=PANEL.replace("2018-11-02,AAA,10.5,100\n", ""),
@@ -342,7 +344,9 @@ def pipeline_imported(prefect_harness):
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.flow], ids=lambda c: c.id)
 def test_bad_data_fails_inside_the_flow_with_one_line(case, workspace, pipeline_imported):
-    args = [*prepare(case, workspace), "--store", str(workspace / "new_store")]
+    args = prepare(case, workspace)
+    if "--store" not in args:
+        args += ["--store", str(workspace / "new_store")]
     before = snapshot(workspace)
     result = CliRunner().invoke(app, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
