@@ -66,12 +66,26 @@ def _check_file(path: Path, setting: str) -> None:
         )
 
 
+def _unreadable(path: Path, setting: str, error: Exception) -> DataError:
+    """The error for a file that is empty, not CSV text or not parquet."""
+    problem = " ".join(str(error).split())[:200]
+    return DataError(
+        "ingest",
+        setting,
+        f"cannot read {path.name} as {path.suffix[1:]}: {problem}",
+        f"give a {path.suffix[1:]} file with a header row and one row per record",
+    )
+
+
 def _header(path: Path, setting: str) -> list[str]:
     """The column names of a CSV or parquet file, without reading its rows."""
     _check_file(path, setting)
-    if path.suffix == ".csv":
-        return list(pd.read_csv(path, nrows=0).columns)
-    return [c for c in pq.read_schema(path).names if not c.startswith("__index_level_")]
+    try:
+        if path.suffix == ".csv":
+            return list(pd.read_csv(path, nrows=0).columns)
+        return [c for c in pq.read_schema(path).names if not c.startswith("__index_level_")]
+    except (ValueError, OSError) as error:  # empty, not CSV text, not parquet (ArrowInvalid)
+        raise _unreadable(path, setting, error) from None
 
 
 def _read(path: Path, setting: str, columns: list[str] | None = None) -> pd.DataFrame:
@@ -82,12 +96,23 @@ def _read(path: Path, setting: str, columns: list[str] | None = None) -> pd.Data
     (1-based), so that errors can point into the file.
     """
     _check_file(path, setting)
-    if path.suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str, usecols=columns)
-        frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
-    else:
-        frame = pd.read_parquet(path, columns=columns).reset_index(drop=True)
-        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype=str, usecols=columns)
+            frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+        else:
+            frame = pd.read_parquet(path, columns=columns).reset_index(drop=True)
+            frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    except (ValueError, OSError) as error:  # empty, not CSV text, not parquet (ArrowInvalid)
+        raise _unreadable(path, setting, error) from None
+    if frame.empty:
+        header = f" below its header ({preview(frame.columns)})" if len(frame.columns) else ""
+        raise DataError(
+            "ingest",
+            setting,
+            f"{path.name} has no rows{header}",
+            "give a file with a header row and at least one row of data",
+        )
     return frame
 
 

@@ -234,6 +234,24 @@ def test_exceptions_on_every_attempt_name_every_ticker():
     assert sleeps == [2.0]
 
 
+def test_a_frame_without_the_price_ticker_levels_is_one_data_error():
+    """yfinance with multi_level_index=False (or an old version) flattens the columns: a
+    DataError that says so, not a KeyError from deep inside pandas."""
+
+    class FlatDownload(FakeDownload):
+        def __call__(self, tickers, **kwargs):
+            frame = super().__call__(tickers, **kwargs)
+            frame.columns = [f"{price} {ticker}" for price, ticker in frame.columns]
+            return frame
+
+    yahoo, _, _ = source()
+    yahoo._download = FlatDownload("yf_download_ok")
+    with pytest.raises(DataError, match=r"without the \(Price, Ticker\) levels") as err:
+        yahoo.download()
+    assert (err.value.stage, err.value.field) == ("ingest", "data.source")
+    assert "Adj Close AAPL" in err.value.problem
+
+
 # Shares outstanding ---------------------------------------------------------------------
 
 
