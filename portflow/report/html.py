@@ -18,36 +18,10 @@ from portflow.report.figures import Figure
 from portflow.report.provenance import InfoTable
 from portflow.report.run_view import RunView, scope_strategy
 from portflow.report.sections import SECTIONS
+from portflow.report.style import STYLE
 from portflow.report.tables import ResultTable, result_tables
 from portflow.report.tearsheet import Heading, tear_sheet
 from storage import ArtifactStore, RunRecord
-
-STYLE = """
-* { box-sizing: border-box; }
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1140px;
-       padding: 0 20px; color: #222; line-height: 1.4; }
-h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
-nav { font-size: 0.9rem; margin: 0.8rem 0 1.5rem; }
-nav ul { list-style: none; padding: 0; margin: 0.2rem 0; display: flex; flex-wrap: wrap;
-         gap: 0.3rem 1.2rem; }
-div.table { max-width: 100%; overflow-x: auto; margin: 0.8rem 0 1.4rem; }
-table { border-collapse: collapse; margin: 0.4rem 0 0.3rem; font-size: 0.82rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: right;
-         vertical-align: top; }
-th { font-weight: 600; min-width: 3.5em; vertical-align: bottom; }
-td { white-space: nowrap; font-variant-numeric: tabular-nums; }
-th:first-child, td:first-child { text-align: left; white-space: normal; min-width: 8em; }
-th.text, td.text { text-align: left; white-space: normal; overflow-wrap: anywhere;
-                   min-width: 12em; }
-figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; display: block; }
-figcaption, .note { color: #555; font-size: 0.85rem; overflow-wrap: anywhere; }
-section { border-top: 2px solid #eee; margin-top: 2rem; }
-h3.tearsheet { border-top: 1px dashed #ccc; padding-top: 1rem; margin-top: 2rem; }
-pre { max-width: 100%; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere;
-      background: #f7f7f7; padding: 0.6rem; font-size: 0.8rem; }
-code { overflow-wrap: anywhere; }
-ul.plain { list-style: none; margin: 0; padding: 0; }
-"""
 
 
 def _frame_html(frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
@@ -139,8 +113,11 @@ def _run_section(run: RunView) -> str:
     )
 
 
-def build_report(store: ArtifactStore, record: RunRecord) -> str:
-    """The report of ``record``: per strategy, its figures, result tables and tear sheet."""
+def build_report(store: ArtifactStore, record: RunRecord, head: str = "") -> str:
+    """The report of ``record``: per strategy, its figures, result tables and tear sheet.
+
+    ``head``: more elements for the page's head (the report task's content key).
+    """
     run = RunView(store, record)
     tables = result_tables(store, record)
     sections, links = [], []
@@ -166,7 +143,7 @@ def build_report(store: ArtifactStore, record: RunRecord) -> str:
     return "\n".join(
         [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"{head}<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title><style>{STYLE}</style></head><body>",
             f"<h1>{title}</h1>",
             f'<p class="meta">run <code>{record.run_id}</code>, finished '
