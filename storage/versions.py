@@ -13,6 +13,7 @@ import importlib.util
 import inspect
 import json
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -109,6 +110,12 @@ def _module_file(name: str) -> str | None:
     return spec.origin if spec is not None and spec.has_location else None
 
 
+_PARSING = threading.Lock()
+"""Held while parsing: stages compute their versions in the task runner's threads, and
+Python 3.11's ``ast.parse`` failed there with "SystemError: AST constructor recursion depth
+mismatch" when two threads parsed at once (python/cpython#106905 has the symptom)."""
+
+
 @lru_cache(maxsize=1024)
 def _imported_names(source: bytes, path: str) -> tuple[tuple[int, str], ...]:
     """The modules the import statements of ``source`` may name (cached per source text):
@@ -117,7 +124,9 @@ def _imported_names(source: bytes, path: str) -> tuple[tuple[int, str], ...]:
     ``from a.b import c`` gives ``a.b.c`` (``c`` may be a submodule) and ``a.b``.
     """
     names: list[tuple[int, str]] = []
-    for node in ast.walk(ast.parse(source, filename=path)):
+    with _PARSING:
+        tree = ast.parse(source, filename=path)
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names += [(0, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):

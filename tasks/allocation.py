@@ -11,7 +11,6 @@ epoch and every fifth of the epochs), and passes every epoch to the listener in
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -26,7 +25,7 @@ from portflow.quant.allocation.backtest import (
     backtest_seed_summary,
 )
 from portflow.quant.allocation.lstm import EpochProgress, lstm_latest_weights, lstm_model
-from tasks.stage import Stage, run_logger
+from tasks.stage import Stage, available_cores, run_logger
 
 LSTM_PROGRESS: ContextVar[Callable[[str, EpochProgress], None] | None] = ContextVar(
     "lstm_progress", default=None
@@ -66,15 +65,8 @@ def lstm_progress(stage: str) -> Callable[[EpochProgress], None]:
     return report
 
 
-def training_threads() -> int:
-    """LSTM trainings at once: one per CPU core this process may use."""
-    if hasattr(os, "sched_getaffinity"):  # Linux
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def _targets_runtime() -> dict[str, Any]:
-    return {"workers": training_threads(), "on_epoch": lstm_progress("allocation_targets")}
+    return {"workers": available_cores(), "on_epoch": lstm_progress("allocation_targets")}
 
 
 def _model_runtime() -> dict[str, Any]:

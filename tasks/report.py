@@ -13,15 +13,20 @@ from __future__ import annotations
 
 import hashlib
 import html
+import multiprocessing
 import re
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 
 from prefect.artifacts import create_markdown_artifact
 
 from portflow.report.index import INDEX_NAME, build_index
+from portflow.report.run_view import RunView
 from portflow.report.style import STYLE
 from storage import ArtifactStore, RunRecord
 from storage.versions import canonical_json, module_version
 from tasks import pipeline_task
+from tasks.stage import available_cores
 
 REPORT_MODULE = "portflow.report.html"
 """The module that builds a report: its code version (with every portflow module it
@@ -101,13 +106,41 @@ def write_index(store: ArtifactStore) -> str:
     return store.save_report(INDEX_NAME, build_index(store, records, reports))
 
 
+def drawing_processes(store: ArtifactStore, strategies: int) -> int:
+    """Processes that draw the report's strategy sections: one per core, at most one per
+    strategy; none (draw here) for an in-memory store, which other processes cannot read."""
+    if "memory" in store.fs.protocol or strategies < 2:
+        return 0
+    return min(strategies, available_cores())
+
+
+def draw_sections(store: ArtifactStore, record: RunRecord) -> list[tuple[str, str]] | None:
+    """Every strategy section of the report, drawn in parallel processes (matplotlib holds
+    the GIL, so threads would take turns); None when they are to be drawn in this process:
+    one core, an in-memory store, or a section that failed in its worker (drawn again
+    here, it raises its error as it is)."""
+    strategies = RunView(store, record).strategies()
+    processes = drawing_processes(store, len(strategies))
+    if not processes:
+        return None
+    from portflow.report.html import draw_section
+
+    context = multiprocessing.get_context("forkserver")  # never fork a threaded process
+    try:
+        with ProcessPoolExecutor(processes, mp_context=context) as pool:
+            drawn = pool.map(draw_section, repeat(store.url), repeat(record), strategies)
+            return list(drawn)
+    except Exception:  # noqa: BLE001 (drawn again in this process, which raises it)
+        return None
+
+
 def write_report(store: ArtifactStore, record: RunRecord) -> str:
     """Build the report of ``record``, save it in the store, refresh the index; return the
     report's URL."""
     from portflow.report.html import build_report  # matplotlib: only when a report is drawn
 
     key = f"<meta name='{KEY_META}' content='{report_key(record)}'>"
-    html_page = build_report(store, record, head=key)
+    html_page = build_report(store, record, head=key, sections=draw_sections(store, record))
     url = store.save_report(record.run_id, html_page)
     write_index(store)
     return url

@@ -16,6 +16,7 @@ log.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,13 @@ from tasks import pipeline_task
 Status = Literal["computed", "reused"]
 
 logger = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def run_logger() -> logging.Logger | logging.LoggerAdapter:

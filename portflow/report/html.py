@@ -113,30 +113,48 @@ def _run_section(run: RunView) -> str:
     )
 
 
-def build_report(store: ArtifactStore, record: RunRecord, head: str = "") -> str:
+def strategy_section(store: ArtifactStore, record: RunRecord, strategy: str) -> tuple[str, str]:
+    """One strategy's part of the report: its navigation entry and its section (figures,
+    result tables and tear sheet). Sections do not depend on each other, so the report
+    task can draw them in parallel processes."""
+    run = RunView(store, record)
+    section = SECTIONS[strategy]
+    blocks: list[Heading | Figure | ResultTable] = [*section.figures(run)]
+    blocks += [t for t in result_tables(store, record) if scope_strategy(t.scope) == strategy]
+    sheet = section.sheet(run)
+    if sheet is not None:
+        blocks += tear_sheet(sheet)
+    sub = "".join(f' · <a href="#{b.key}">tear sheet</a>' for b in blocks if isinstance(b, Heading))
+    link = f'<li><a href="#{strategy}">{html.escape(section.heading)}</a>{sub}</li>'
+    return link, (
+        f'<section id="{strategy}"><h2>{html.escape(section.heading)}</h2>'
+        + "".join(_block_html(b) for b in blocks)
+        + "</section>"
+    )
+
+
+def draw_section(store_url: str, record: RunRecord, strategy: str) -> tuple[str, str]:
+    """:func:`strategy_section` of the store at ``store_url``: what a worker process of
+    the report task runs (this module imports no Prefect)."""
+    return strategy_section(ArtifactStore(store_url), record, strategy)
+
+
+def build_report(
+    store: ArtifactStore,
+    record: RunRecord,
+    head: str = "",
+    sections: list[tuple[str, str]] | None = None,
+) -> str:
     """The report of ``record``: per strategy, its figures, result tables and tear sheet.
 
     ``head``: more elements for the page's head (the report task's content key).
+    ``sections``: the :func:`strategy_section` of every strategy of the run, in
+    ``RunView.strategies()`` order, when drawn elsewhere; drawn here otherwise.
     """
     run = RunView(store, record)
-    tables = result_tables(store, record)
-    sections, links = [], []
-    for strategy in run.strategies():
-        section = SECTIONS[strategy]
-        blocks: list[Heading | Figure | ResultTable] = [*section.figures(run)]
-        blocks += [t for t in tables if scope_strategy(t.scope) == strategy]
-        sheet = section.sheet(run)
-        if sheet is not None:
-            blocks += tear_sheet(sheet)
-        sub = "".join(
-            f' · <a href="#{b.key}">tear sheet</a>' for b in blocks if isinstance(b, Heading)
-        )
-        links.append(f'<li><a href="#{strategy}">{html.escape(section.heading)}</a>{sub}</li>')
-        sections.append(
-            f'<section id="{strategy}"><h2>{html.escape(section.heading)}</h2>'
-            + "".join(_block_html(b) for b in blocks)
-            + "</section>"
-        )
+    if sections is None:
+        sections = [strategy_section(store, record, name) for name in run.strategies()]
+    links = [link for link, _ in sections]
     links.append('<li><a href="#run">The run: parameters, versions, data</a></li>')
     links.append('<li><a href="index.html">All runs in this store</a></li>')
     title = f"portflow report — {html.escape(record.config_name)}"
@@ -150,7 +168,7 @@ def build_report(store: ArtifactStore, record: RunRecord, head: str = "") -> str
             f"{record.finished_at:%Y-%m-%d %H:%M} UTC; written "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
             f"<nav><ul>{''.join(links)}</ul></nav>",
-            *sections,
+            *(body for _, body in sections),
             _run_section(run),
             "</body></html>",
         ]
