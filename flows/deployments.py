@@ -15,8 +15,8 @@ import yaml
 from prefect.deployments.runner import RunnerDeployment
 from prefect.schedules import Cron
 
-from flows.pipeline import KNOBS, pipeline
-from portflow.config import PipelineConfig, load_config
+from flows.pipeline import pipeline
+from portflow.config import KNOBS, PipelineConfig, load_config
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
 
@@ -29,7 +29,7 @@ def deployment_specs(path: Path = PREFECT_YAML) -> list[dict[str, Any]]:
 def config_parameters(config: PipelineConfig) -> dict[str, Any]:
     """The flow parameters that reproduce ``config``'s own values (JSON-ready).
 
-    ``strategies`` and the knobs of :data:`flows.pipeline.KNOBS` whose section is in the
+    ``strategies`` and the knobs of :data:`portflow.config.KNOBS` whose section is in the
     config; ``start``/``end`` stay empty because each data section has its own dates.
     """
     parameters: dict[str, Any] = {"strategies": list(config.strategies())}

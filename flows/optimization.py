@@ -40,7 +40,7 @@ def optimization_sweep(
     settings : PipelineConfig
         The run's config: its ``optimization.sweep`` section and ``optimization.runner.chunks``.
     inputs : mapping
-        The ``stock_loadings`` and ``benchmark_weights`` artifacts.
+        The ``stock_loadings``, ``benchmark_weights`` and ``stock_industries`` artifacts.
     moments : mapping of {"sample", "regime"} to StageResult
         The ``factor_moments`` / ``regime_factor_moments`` artifact to optimize with.
 

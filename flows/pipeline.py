@@ -24,7 +24,14 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.optimization import build_task_runner, optimization_sweep_flow
-from portflow.config import DataConfig, PipelineConfig, Strategy, load_config, with_overrides
+from portflow.config import (
+    KNOBS,
+    DataConfig,
+    PipelineConfig,
+    Strategy,
+    load_config,
+    with_overrides,
+)
 from portflow.errors import DataError
 from portflow.report.tables import result_tables, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
@@ -111,7 +118,10 @@ def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     weights = sweep(
         run.store_url,
         run.settings,
-        {name: inputs[name].result() for name in ("stock_loadings", "benchmark_weights")},
+        {
+            name: inputs[name].result()
+            for name in ("stock_loadings", "benchmark_weights", "stock_industries")
+        },
         {model: inputs[MOMENTS[model].name].result() for model in config.moment_models},
         run.run_id,
     )
@@ -145,17 +155,6 @@ def summary_markdown(settings: PipelineConfig, run_id: str, rows: list[dict[str,
     computed = sum(r["status"] == "computed" for r in rows)
     lines += ["", f"{computed} computed, {len(rows) - computed} reused."]
     return "\n".join(lines)
-
-
-KNOBS = {
-    "hedge_beta_window": "hedge.beta_window",
-    "hedge_rebalance_every": "hedge.rebalance_every",
-    "allocation_rebalance": "allocation.rebalance",
-    "allocation_rebalance_every": "allocation.rebalance_every",
-    "tev_budgets": "optimization.sweep.tev_budgets",
-    "risk_aversions": "optimization.sweep.gammas",
-}
-"""Flow parameter -> the config field it overrides (None keeps the config's value)."""
 
 
 @flow(name="pipeline")

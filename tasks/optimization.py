@@ -2,9 +2,10 @@
 
 DAG (the sweep itself runs as chunk tasks in ``flows/optimization.py``)::
 
-    factor_source -> factor_data -> stock_loadings -> benchmark_weights
+    factor_source -> factor_data -> stock_loadings -> benchmark_weights, stock_industries
                                  -> factor_moments | regime_factor_moments
     -> optimization_chunk (one per chunk of rebalance dates) -> optimized_weights
+    daily_returns -> holding_returns (the periods the weights are held over)
     -> optimized_returns -> optimization_report, crisis_report
 """
 
@@ -21,11 +22,13 @@ from portflow.quant.optimization.factor_moments import (
 )
 from portflow.quant.optimization.regimes import regime_factor_moments
 from portflow.quant.optimization.report import crisis_report, optimization_report
+from portflow.quant.optimization.stock_industries import stock_industries
 from portflow.quant.optimization.sweep import (
     chunk_ranges,
     combine_chunks,
     optimize_active_portfolios,
 )
+from portflow.quant.returns import holding_returns
 from storage import ArtifactStore
 from tasks import pipeline_task
 from tasks.stage import Stage, StageResult
@@ -41,7 +44,7 @@ FACTOR_DATA = Stage(
 STOCK_LOADINGS = Stage(
     "stock_loadings",
     rolling_factor_loadings,
-    inputs=("monthly_returns", "risk_free_monthly", "factor_data"),
+    inputs=("monthly_returns", "risk_free_monthly", "factor_data", "prices"),
     config="optimization.moments",
     context=("benchmark",),
 )
@@ -50,6 +53,13 @@ BENCHMARK_WEIGHTS = Stage(
     benchmark_weights,
     inputs=("stock_loadings", "market_data"),
     config="optimization.benchmark",
+)
+STOCK_INDUSTRIES = Stage(
+    "stock_industries",
+    stock_industries,
+    inputs=("stock_loadings", "market_data"),
+    config="optimization.sweep",
+    fields=("industries",),
 )
 FACTOR_MOMENTS = Stage(
     "factor_moments",
@@ -67,16 +77,24 @@ OPTIMIZATION_CHUNK = Stage(
     "optimization_chunk",
     optimize_active_portfolios,
     # factor_moments: the moments of the model being swept (sample or regime).
-    inputs=("stock_loadings", "factor_moments", "benchmark_weights"),
+    inputs=("stock_loadings", "factor_moments", "benchmark_weights", "stock_industries"),
     config="optimization.sweep",
     context=("start", "end", "moments"),
 )
 OPTIMIZED_WEIGHTS = Stage("optimized_weights", combine_chunks, inputs=("optimization_chunk",))
+HOLDING_RETURNS = Stage(
+    "holding_returns",
+    holding_returns,
+    inputs=("daily_returns",),
+    config="optimization.returns",
+    fields=("rebalance_day",),
+)
 OPTIMIZED_RETURNS = Stage(
     "optimized_returns",
     optimized_returns,
-    inputs=("optimized_weights", "benchmark_weights", "monthly_returns", "risk_free_monthly"),
+    inputs=("optimized_weights", "benchmark_weights", "holding_returns", "risk_free_monthly"),
     config="optimization.returns",
+    fields=("holding_threshold",),
 )
 OPTIMIZATION_REPORT = Stage(
     "optimization_report",
@@ -87,7 +105,13 @@ CRISIS_REPORT = Stage(
     "crisis_report", crisis_report, inputs=("optimized_returns",), config="optimization.report"
 )
 
-OPTIMIZATION_INPUTS = (FACTOR_DATA, STOCK_LOADINGS, BENCHMARK_WEIGHTS)
+OPTIMIZATION_INPUTS = (
+    FACTOR_DATA,
+    STOCK_LOADINGS,
+    BENCHMARK_WEIGHTS,
+    STOCK_INDUSTRIES,
+    HOLDING_RETURNS,
+)
 """Before the moments; needs ``factor_source`` and a universe; context ``benchmark``."""
 MOMENTS = {"sample": FACTOR_MOMENTS, "regime": REGIME_FACTOR_MOMENTS}
 """The factor-moment stage of each ``optimization.moment_models`` entry."""

@@ -182,12 +182,17 @@ class AllocationTargetsConfig(Frozen):
     )
     rebalance: Literal["every_n_days", "weekly", "monthly", "calendar", "never"] = Field(
         "monthly",
-        description="every_n_days: every rebalance_every trading days; weekly / monthly: last "
-        "trading day of each week / month; calendar: rebalance_dates; never: buy and hold "
-        "the first allocation.",
+        description="every_n_days: every rebalance_every trading days; weekly / monthly: the "
+        "last (or first, rebalance_day) trading day of each week / month; calendar: "
+        "rebalance_dates; never: buy and hold the first allocation.",
     )
     rebalance_every: PositiveInt = Field(
         21, description="Trading days between rebalances when rebalance is every_n_days."
+    )
+    rebalance_day: Literal["last", "first"] = Field(
+        "last",
+        description="weekly / monthly: rebalance on the last or the first trading day of "
+        "each week / month (the data's trading days).",
     )
     rebalance_dates: tuple[dt.date, ...] = Field(
         (),

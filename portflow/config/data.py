@@ -51,6 +51,11 @@ class YFinanceData(_DateRange):
     as_of: dt.date | None = Field(
         None, description="Date of the download; null = today. Same request + as_of = no download."
     )
+    sic_codes: dict[str, Annotated[int, Field(ge=0, le=9999)]] = Field(
+        default_factory=dict,
+        description="Ticker -> four-digit SIC code (Yahoo has none; e.g. SEC EDGAR's), for "
+        "the industries of the optimization's sector rotation.",
+    )
     retries: int = Field(3, ge=0, le=10, description="Retries on transient download errors.")
     backoff_seconds: float = Field(2.0, gt=0, description="First retry delay; doubles each time.")
 

@@ -14,8 +14,12 @@ slice                     stage(s) and function
 ``regimes``               ``regime_factor_moments`` (:mod:`portflow.quant.optimization.regimes`)
 ``benchmark``             ``benchmark_weights``
                           (:mod:`portflow.quant.optimization.benchmark_weights`)
-``sweep``                 ``optimization_chunk`` (:mod:`portflow.quant.optimization.sweep`)
-``returns``               ``optimized_returns`` (:mod:`portflow.quant.optimization.active_returns`)
+``sweep``                 ``stock_industries``
+                          (:mod:`portflow.quant.optimization.stock_industries`) and
+                          ``optimization_chunk`` (:mod:`portflow.quant.optimization.sweep`)
+``returns``               ``holding_returns`` (:func:`portflow.quant.returns.holding_returns`)
+                          and ``optimized_returns``
+                          (:mod:`portflow.quant.optimization.active_returns`)
 ``report``                ``crisis_report`` (:mod:`portflow.quant.optimization.report`)
 ``runner``                no stage: how the flow runs the sweep chunks
 ``data``                  no stage: this strategy's own data section (optional)
@@ -31,37 +35,6 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_v
 
 from portflow.config.base import Frozen
 from portflow.config.data import DataConfig
-
-Industry = Literal[
-    "NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq", "Telcm", "Utils", "Shops", "Hlth",
-    "Money", "Other",
-]  # fmt: skip
-"""The Ken French 12 industries (``portflow.sources.sample.INDUSTRIES``)."""
-
-SP500_20_SECTORS: dict[str, str] = {
-    "AAPL": "BusEq",  # SIC 3571 computers
-    "AMD": "BusEq",  # SIC 3674 semiconductors
-    "BAC": "Money",  # SIC 6021 national banks
-    "BBY": "Shops",  # SIC 5731 electronics stores
-    "CVX": "Enrgy",  # SIC 2911 petroleum refining
-    "GE": "Manuf",  # SIC 3600 electrical equipment (FF12 Manuf: 3580-3629)
-    "HD": "Shops",  # SIC 5211 building materials retail
-    "JNJ": "Hlth",  # SIC 2834 pharmaceuticals
-    "JPM": "Money",  # SIC 6021 national banks
-    "KO": "NoDur",  # SIC 2080 beverages
-    "LLY": "Hlth",  # SIC 2834
-    "MRK": "Hlth",  # SIC 2834
-    "MSFT": "BusEq",  # SIC 7372 software
-    "PEP": "NoDur",  # SIC 2080 beverages
-    "PFE": "Hlth",  # SIC 2834
-    "PG": "Chems",  # SIC 2840 soaps and cosmetics: FF12 Chems is 2800-2829 and 2840-2899
-    "RRC": "Enrgy",  # SIC 1311 crude petroleum and natural gas
-    "UNH": "Money",  # SIC 6324 health insurance: FF12 puts 6000-6999 in Money
-    "WMT": "Shops",  # SIC 5331 variety stores
-    "XOM": "Enrgy",  # SIC 2911 petroleum refining
-}
-"""Default sector map of the sample's 20 stocks: each company's SIC code under the Ken
-French 12-industry definitions (so PG is Chems and UNH is Money, as in French's portfolios)."""
 
 CRISIS_WINDOWS: dict[str, tuple[dt.date, dt.date]] = {
     "dot_com": (dt.date(2000, 3, 1), dt.date(2002, 10, 31)),
@@ -230,10 +203,11 @@ class ActiveOptimizationConfig(Frozen):
         description="Also solve both sweeps over industry weights, stocks held in "
         "benchmark proportions (cap-weighted) inside each industry.",
     )
-    sector_map: dict[str, Industry] = Field(
-        default_factory=lambda: dict(SP500_20_SECTORS),
-        description="Ticker -> Ken French 12-industry name; must cover every stock when "
-        "sector_rotation is on.",
+    industries: Literal["ff12", "ff49"] = Field(
+        "ff12",
+        description="Industries of the sector rotation and of the sector weights: Ken French's "
+        "12 or 49 industries (Kenneth R. French Data Library), from each stock's SIC code at "
+        "each date (the data's sic field).",
     )
 
     @field_validator("gammas", "tev_budgets")
@@ -245,10 +219,16 @@ class ActiveOptimizationConfig(Frozen):
 
 
 class ActiveReturnsConfig(Frozen):
-    """Slice of ``optimized_returns``."""
+    """Slice of ``holding_returns`` and ``optimized_returns``."""
 
     holding_threshold: PositiveFloat = Field(
         1e-6, description="A stock counts as held when its weight exceeds this."
+    )
+    rebalance_day: Literal["last", "first"] = Field(
+        "last",
+        description="Weights decided at a month-end (with data up to it) are traded on the "
+        "last trading day of that month, or on the first trading day of the next one, and "
+        "held until the next rebalance.",
     )
 
 

@@ -15,7 +15,7 @@ STAGE = "prices"
 def price_panel(
     market_data: pd.DataFrame,
     *,
-    missing: Literal["error", "drop_dates", "ffill"] = "error",
+    missing: Literal["error", "drop_dates", "ffill", "keep"] = "error",
     ffill_limit: int = 5,
 ) -> pd.DataFrame:
     """Pivot the tidy daily table to a validated panel of adjusted closes.
@@ -29,7 +29,10 @@ def price_panel(
         Policy for *interior* gaps, i.e. a missing price between a ticker's first and
         last observation. ``error`` raises; ``drop_dates`` drops every date on which a
         listed ticker has no price (returns then span the gap, price to price);
-        ``ffill`` carries the last price forward for at most ``ffill_limit`` days.
+        ``ffill`` carries the last price forward for at most ``ffill_limit`` days;
+        ``keep`` leaves them missing, so the returns across a gap are missing and so is
+        the month that holds one (for panels such as CRSP's, whose source already bridged
+        every gap a return spans and left only the unknown ones).
         Leading and trailing gaps (before a listing, after a delisting) are always kept
         as NaN: the ticker is simply not in the universe then.
     ffill_limit : int
@@ -101,6 +104,8 @@ def _interior_gaps(panel: pd.DataFrame) -> pd.DataFrame:
 
 
 def _apply_missing_policy(panel: pd.DataFrame, *, missing: str, ffill_limit: int) -> pd.DataFrame:
+    if missing == "keep":
+        return panel
     gaps = _interior_gaps(panel)
     if not gaps.any().any():
         return panel

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from portflow.quant.industries import ATTRIBUTION
 from portflow.report import figures
 from portflow.report.figures import Figure
 from portflow.report.run_view import MOMENT_MODELS, RunView, Sweep
@@ -251,6 +252,7 @@ def optimization_figures(run: RunView) -> list[Figure]:
         chosen = weights[(weights["problem"] == problem) & (weights["value"] == sweep.sector)]
         chosen = chosen.set_index("date")
         sectors = chosen[[c for c in chosen.columns if c.startswith("sector|")]]
+        sectors = sectors.loc[:, (sectors.abs() > 1e-9).any()]  # the industries ever held
         sectors.columns = [c.removeprefix("sector|") for c in sectors.columns]
         what = (
             f"TEV budget {sweep.sector:.0%}"
@@ -263,7 +265,8 @@ def optimization_figures(run: RunView) -> list[Figure]:
                 key="optimization-sectors",
                 title=f"Sector rotation: industry weights over time ({what})",
                 caption=f"Industry weights chosen by the sector-rotation problem "
-                f"({sweep.model} moments); stocks are held cap-weighted inside each industry.",
+                f"({sweep.model} moments); stocks are held in benchmark proportions inside "
+                f"each industry, assigned from their SIC code at each date. {ATTRIBUTION}.",
             )
         )
     risk_point = ("tev", sweep.tev) if sweep.tev is not None else ("gamma", sweep.gamma)

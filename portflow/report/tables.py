@@ -93,13 +93,17 @@ def _optimization_specs(model: str) -> tuple[TableSpec, TableSpec]:
                 "names_held": ("names", "{:.1f}"),
                 "effective_names": ("effective names", "{:.1f}"),
                 "failures": ("failed solves", COUNT),
+                "delisted_weight": ("delisted weight", RATIO),
             },
             label="strategy",
             note="Monthly; weights decided at t earn t+1; TE annualized; realized/ex-ante "
             "above 1 means the risk model understated the active risk taken (the budget "
             "bound the ex-ante TE, not the realized one); IR = active return / realized TE; "
             "turnover 1-way = half of 2-way (sum of |trades|); failed solves are counted, "
-            "never replaced.",
+            "never replaced; delisted weight: weight in stocks that left during their month, "
+            "held to their last return (summed over months). Benchmark weights (dates of "
+            "each scheme when they differ):",
+            note_column="benchmark_scheme",
         ),
         TableSpec(
             key=f"crises-{model}",

@@ -40,6 +40,7 @@ import pandas as pd
 
 from portflow.config import SampleData
 from portflow.errors import DataError, preview
+from portflow.quant.industries import industry_names
 from portflow.sources.base import MarketData
 from portflow.sources.tidy import YAHOO_COLUMNS, filter_dates, month_end, risk_free_for, tidy
 
@@ -115,19 +116,55 @@ SAMPLE_FILES = {
 }
 """Every sample file used, by name. A changed sha256 means a different package version."""
 
-# fmt: off
-INDUSTRIES = (
-    "NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq",
-    "Telcm", "Utils", "Shops", "Hlth", "Money", "Other",
-)
+INDUSTRIES = industry_names("ff12")
 """The Ken French 12 industry portfolios, in the library's order."""
 
+# fmt: off
 SP500_20 = (
     "AAPL", "AMD", "BAC", "BBY", "CVX", "GE", "HD", "JNJ", "JPM", "KO",
     "LLY", "MRK", "MSFT", "PEP", "PFE", "PG", "RRC", "UNH", "WMT", "XOM",
 )
 """The 20 stocks of the skfolio S&P 500 dataset."""
 # fmt: on
+
+SAMPLE_SIC: dict[str, int] = {
+    "AAPL": 3571,  # electronic computers
+    "AMD": 3674,  # semiconductors and related devices
+    "BAC": 6021,  # national commercial banks
+    "BBY": 5731,  # radio, TV and consumer electronics stores
+    "CVX": 2911,  # petroleum refining
+    "GE": 3600,  # electronic and other electrical equipment (no computer equipment)
+    "HD": 5211,  # lumber and other building materials dealers
+    "JNJ": 2834,  # pharmaceutical preparations
+    "JPM": 6021,  # national commercial banks
+    "KO": 2080,  # beverages
+    "LLY": 2834,
+    "MRK": 2834,
+    "MSFT": 7372,  # prepackaged software
+    "PEP": 2080,  # beverages
+    "PFE": 2834,
+    "PG": 2840,  # soap, detergents, cleaning preparations, perfumes, cosmetics
+    "RRC": 1311,  # crude petroleum and natural gas
+    "UNH": 6324,  # hospital and medical service plans
+    "WMT": 5331,  # variety stores
+    "XOM": 2911,  # petroleum refining
+    "GOOG": 7370,  # computer programming, data processing (Alphabet)
+    "IBM": 3570,  # computer and office equipment
+}
+"""SIC code of every stock of ``sp500_20`` and ``tech4``: each company's primary four-digit
+code as SEC EDGAR lists it today (company submissions, field ``sic``). EDGAR keeps no
+history, so these current codes stand for the whole sample period; a CRSP extract carries
+the historical ``siccd`` of each date instead, which may differ (CRSP has used 2086 for
+soft-drink makers where EDGAR says 2080, which moves KO and PEP from ``Beer`` to ``Soda``
+among the 49 industries; both are ``NoDur`` among the 12). The sample source gives each of
+these stocks a constant ``sic`` column; the benchmarks, ETFs and commodities have none."""
+
+
+def with_sample_sic(daily: pd.DataFrame) -> pd.DataFrame:
+    """A tidy table with the ``sic`` column of :data:`SAMPLE_SIC` (missing for others)."""
+    sic = daily["ticker"].map(SAMPLE_SIC).astype("Int64")
+    return tidy(daily.assign(sic=sic)) if sic.notna().any() else daily
+
 
 _COMPRESSION = {".gz": "gzip", ".bz2": "bz2"}
 
@@ -311,7 +348,10 @@ class SampleSource:
         universe = UNIVERSES[name]
         start, end = self.config.start, self.config.end
         daily = filter_dates(
-            universe.read(self._stocks(universe)), start, end, what=f"universe {name}"
+            with_sample_sic(universe.read(self._stocks(universe))),
+            start,
+            end,
+            what=f"universe {name}",
         )
         risk_free = risk_free_for(french_factors()["RF"].rename("rf"), daily, "monthly")
         return MarketData(daily, universe.benchmark, risk_free, "monthly")

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from portflow.config import YFinanceData
-from portflow.errors import DataError
+from portflow.errors import DataError, preview
 from portflow.sources.base import TIDY_FIELDS, MarketData
 from portflow.sources.tidy import YAHOO_COLUMNS, tidy
 
@@ -74,6 +74,14 @@ def _long(wide: pd.DataFrame | None) -> pd.DataFrame:
     """
     if wide is None or wide.empty:
         return tidy(pd.DataFrame({"date": pd.to_datetime([]), "ticker": []}))
+    if "Ticker" not in wide.columns.names:
+        raise DataError(
+            "ingest",
+            "data.source",
+            f"yfinance returned columns without the (Price, Ticker) levels portflow reads: "
+            f"levels {list(wide.columns.names)}, columns {preview(wide.columns)}",
+            "install the yfinance that portflow's pyproject.toml asks for (make setup)",
+        )
     long = wide.rename_axis("Date").stack(level="Ticker", future_stack=True).reset_index()
     long = long.rename(columns=YAHOO_COLUMNS)
     return tidy(long.dropna(how="all", subset=[f for f in TIDY_FIELDS if f in long.columns]))
@@ -298,6 +306,9 @@ class YahooSource:
         holidays on which stocks trade (e.g. Columbus Day) have no rate here; the
         risk-free stages carry the previous rate onto them.
 
+        Yahoo has no SIC codes: ``config.sic_codes`` (ticker -> code) become a constant
+        ``sic`` column of those stocks.
+
         Returns
         -------
         MarketData
@@ -306,6 +317,9 @@ class YahooSource:
         request = self.request()
         daily = raw[raw["ticker"].isin([*request["tickers"], request["benchmark"]])]
         daily = daily.reset_index(drop=True)
+        if self.config.sic_codes:
+            codes = {t.upper(): c for t, c in self.config.sic_codes.items()}
+            daily = tidy(daily.assign(sic=daily["ticker"].map(codes).astype("Int64")))
         quotes = raw[raw["ticker"] == request["risk_free"]].set_index("date")["close"]
         risk_free = ((1 + quotes.shift(1) / 100) ** (1 / TRADING_DAYS) - 1).dropna().rename("rf")
         return MarketData(daily, request["benchmark"], risk_free, "daily")

@@ -14,8 +14,7 @@ import httpx
 import pytest
 
 from flows.deployments import config_parameters, deployment_specs, runner_deployments
-from flows.pipeline import KNOBS
-from portflow.config import PipelineConfig, load_config, with_overrides
+from portflow.config import KNOBS, PipelineConfig, load_config, with_overrides
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent

@@ -70,3 +70,16 @@ def test_missing_policy_ffill_respects_its_limit():
     rows = [(d, "A", 1.0) for d in DAYS] + [(DAYS[0], "B", 2.0), (DAYS[3], "B", 2.0)]
     with pytest.raises(DataError, match="raise prices.ffill_limit"):
         price_panel(tidy(rows), missing="ffill", ffill_limit=1)
+
+
+def test_keep_leaves_interior_gaps_missing():
+    market = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2020-01-02", "2020-01-03", "2020-01-06"] * 2),
+            "ticker": ["A"] * 3 + ["B"] * 3,
+            "adj_close": [10.0, None, 11.0, 5.0, 5.5, 6.0],
+        }
+    )
+    panel = price_panel(market, missing="keep")
+    assert panel["A"].isna().tolist() == [False, True, False]
+    assert panel["B"].tolist() == [5.0, 5.5, 6.0]

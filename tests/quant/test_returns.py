@@ -5,7 +5,12 @@ import pandas as pd
 import pytest
 
 from portflow.errors import DataError
-from portflow.quant.returns import daily_returns, monthly_returns, monthly_variance
+from portflow.quant.returns import (
+    daily_returns,
+    holding_returns,
+    monthly_returns,
+    monthly_variance,
+)
 
 DATES = pd.to_datetime(
     ["2020-01-31", "2020-02-10", "2020-02-20", "2020-02-28", "2020-03-10", "2020-03-31"]
@@ -83,3 +88,39 @@ def test_monthly_returns_equal_month_end_price_ratios_on_real_data():
     variance = monthly_variance(daily_returns(prices), min_days=15)
     june = daily_returns(prices).loc["2006-06", "AAPL"].to_numpy()
     assert variance.loc["2006-06-30", "AAPL"] == pytest.approx(np.var(june, ddof=1), rel=1e-12)
+
+
+def test_the_month_a_ticker_leaves_compounds_its_returns_up_to_its_last_day(prices):
+    """C delists on 2020-03-10: its March is its returns from March 1 to the 10th (the last
+    one carries its delisting return); A, still listed, needs every day of March."""
+    prices["C"] = [10.0, 11.0, 11.0, 12.1, 6.05, np.nan]
+    monthly = monthly_returns(daily_returns(prices))
+    assert monthly.loc["2020-02-29", "C"] == pytest.approx(12.1 / 10.0 - 1, abs=1e-15)
+    assert monthly.loc["2020-03-31", "C"] == pytest.approx(-0.5, abs=1e-15)
+    assert monthly.loc["2020-03-31", "A"] == pytest.approx(120.0 / 108.9 - 1, abs=1e-15)
+    prices.loc["2020-02-20", "C"] = np.nan  # a gap in a month before its last one
+    with_gap = monthly_returns(daily_returns(prices))
+    assert np.isnan(with_gap.loc["2020-02-29", "C"])
+    assert with_gap.loc["2020-03-31", "C"] == pytest.approx(-0.5, abs=1e-15)
+
+
+def test_holding_periods_from_first_trading_day_to_first_trading_day():
+    """Traded on each month's first trading day: the period labeled M runs from the close of
+    M's first trading day to the close of M+1's first; on the last day, calendar months."""
+    days = pd.to_datetime(
+        ["2020-01-31", "2020-02-03", "2020-02-14", "2020-02-28", "2020-03-02", "2020-03-16",
+         "2020-03-31", "2020-04-01", "2020-04-15"]
+    )  # fmt: skip
+    prices = pd.DataFrame(
+        {"A": [100, 101, 103, 102, 105, 99, 98, 100, 110.0]}, index=pd.DatetimeIndex(days)
+    )
+    returns = daily_returns(prices)
+    first = holding_returns(returns, rebalance_day="first")
+    # February's period: after the close of 02-03 to the close of 03-02; March's: to 04-01.
+    # January's (to 02-03) and April's are cut by the data.
+    assert list(first.index) == list(pd.to_datetime(["2020-02-29", "2020-03-31"]))
+    assert first.loc["2020-02-29", "A"] == pytest.approx(105 / 101 - 1, abs=1e-15)
+    assert first.loc["2020-03-31", "A"] == pytest.approx(100 / 105 - 1, abs=1e-15)
+    pd.testing.assert_frame_equal(
+        holding_returns(returns, rebalance_day="last"), monthly_returns(returns)
+    )

@@ -29,18 +29,6 @@ from portflow.report.tearsheet import TearSheetInput, tear_sheet
 from storage import ArtifactRef, ArtifactStore, RunRecord
 from tasks.report import write_index
 
-SECTORS = {
-    "A0": "BusEq",
-    "A1": "BusEq",
-    "A2": "Money",
-    "A3": "Money",
-    "A4": "Hlth",
-    "A5": "Hlth",
-    "A6": "Shops",
-    "A7": "Enrgy",
-}
-"""Synthetic tickers (A0..A7 for 8 assets) -> industries, so sector rotation can run."""
-
 
 def synthetic(seed: int, n_assets: int = 8) -> dict:
     return {"source": "synthetic", "seed": seed, "n_assets": n_assets, "n_days": 900}
@@ -58,8 +46,7 @@ def strategies(**overrides) -> dict:
             "sweep": {
                 "gammas": [1, 10],
                 "tev_budgets": [0.02, 0.05],
-                "sector_rotation": True,
-                "sector_map": SECTORS,
+                "sector_rotation": True,  # synthetic stocks have no SIC code: Unassigned
             },
         },
         "allocation": {

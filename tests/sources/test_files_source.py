@@ -52,8 +52,8 @@ def test_crsp_csv(tmp_path, assert_tidy):
     assert data.benchmark == "84398"
     permno = daily[daily["ticker"] == "10001"]
     assert permno["close"].tolist() == [10.50, 10.605, 10.3929]  # bid/ask midpoints made positive
-    assert np.isnan(permno["adj_close"].iloc[0])  # the first return is missing in CRSP
-    assert permno["adj_close"].iloc[1:].tolist() == pytest.approx([1.01, 1.01 * 0.98])
+    # the first return is missing in CRSP: the index starts there at 1
+    assert permno["adj_close"].tolist() == pytest.approx([1.0, 1.01, 1.01 * 0.98])
     etf = daily[daily["ticker"] == "84398"]
     assert etf["adj_close"].tolist() == pytest.approx(np.cumprod([1.005, 0.992, 1.004]))
     assert np.isnan(permno["volume"].iloc[2])
@@ -145,6 +145,24 @@ def test_bad_path_and_suffix(tmp_path):
         load(write_csv(tmp_path, CRSP_CSV, name="crsp.xlsx"))
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.csv", "", "cannot read empty.csv as csv: No columns to parse from file"),
+        ("header.csv", "permno,date,ret,prc\n", "header.csv has no rows below its header"),
+        ("garbage.parquet", "not parquet", "cannot read garbage.parquet as parquet"),
+        ("binary.csv", "\udcff\udcfe", "cannot read binary.csv as csv"),
+    ],
+)
+def test_an_empty_or_unreadable_file_is_one_data_error(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match=problem) as err:
+        load(str(path))
+    assert (err.value.stage, err.value.field) == ("ingest", "data.path")
+    assert "\n" not in str(err.value)
+
+
 def test_risk_free_file_daily_and_monthly(tmp_path):
     panel = write_csv(tmp_path, CRSP_CSV)
     daily_rf = "date,rf\n2018-11-01,0.0001\n2018-11-02,0.0002\n2018-11-05,0.0003\n"
@@ -168,3 +186,62 @@ def test_risk_free_errors(tmp_path):
     with pytest.raises(DataError) as err:
         load(panel, risk_free_frequency="daily")
     assert err.value.field == "data.risk_free_frequency"
+
+
+def crsp_rows(tmp_path, rows: str) -> pd.DataFrame:
+    """Load ``permno,date,prc,ret,dlret`` rows; the daily table of permno 1 by date."""
+    text = "permno,date,prc,ret,dlret\n" + rows
+    daily = load(write_csv(tmp_path, text), columns={"ticker": "permno", "close": "prc"}).daily
+    return daily.set_index("date")
+
+
+def test_delisting_return_is_compounded_into_the_last_day(tmp_path):
+    daily = crsp_rows(
+        tmp_path,
+        "1,20200102,10,,\n1,20200103,11,0.1,\n1,20200106,11.55,0.05,-0.3\n"
+        "2,20200102,5,,\n2,20200103,,,-0.5\n",  # a delisting day with no trade: ret missing
+    )
+    one = daily[daily["ticker"] == "1"]["adj_close"]
+    assert one.tolist() == pytest.approx([1.0, 1.1, 1.1 * 1.05 * 0.7])
+    two = daily[daily["ticker"] == "2"]["adj_close"]
+    assert two.tolist() == pytest.approx([1.0, 0.5])
+
+
+def test_gaps_carry_the_index_and_an_unknown_return_leaves_it_missing(tmp_path):
+    rows = ["1,20200102,,,"]  # before the first price: no index
+    rows += ["1,20200103,10,,", "1,20200106,,,", "1,20200107,,,", "1,20200108,12,0.2,"]
+    rows += ["1,20200109,12.6,0.05,", "1,20200110,,,", "1,20200113,13,,"]  # not spanned
+    rows += ["1,20200114,13.13,0.01,"]
+    index = crsp_rows(tmp_path, "\n".join(rows) + "\n")["adj_close"]
+    expected = [np.nan, 1.0, 1.0, 1.0, 1.2, 1.26, 1.26, np.nan, 1.26 * 1.01]
+    np.testing.assert_allclose(index.to_numpy(), expected)
+
+
+@pytest.mark.parametrize(("column", "code"), [("ret", "-99"), ("dlret", "-55")])
+def test_crsp_numeric_missing_codes_are_rejected(tmp_path, column, code):
+    row = "1,20200102,10,-0.01,\n1,20200103,10,0.0,\n".replace(
+        "0.0,", f"{code}," if column == "ret" else f"0.0,{code}"
+    )
+    with pytest.raises(DataError, match=rf"\[ingest\] {column}: returns below -100% at line 3"):
+        crsp_rows(tmp_path, row)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_only_the_mapped_columns_are_read(tmp_path, suffix, monkeypatch):
+    frame = pd.read_csv(write_csv(tmp_path, CRSP_CSV))
+    wide = frame.assign(comnam="A COMPANY, INC", shrcd=11, exchcd=3)  # CRSP extras
+    path = tmp_path / f"wide{suffix}"
+    wide.to_csv(path, index=False) if suffix == ".csv" else wide.to_parquet(path)
+    reads = []
+    original = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+
+    def spy(*args, **kwargs):
+        reads.append(kwargs.get("columns", kwargs.get("usecols")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_parquet" if suffix == ".parquet" else "read_csv", spy)
+    daily = load(str(path)).daily
+    monkeypatch.undo()
+    mapped = {"permno", "date", "ret", "prc", "shrout", "vol", "siccd"}
+    assert [set(r) for r in reads if r is not None] == [mapped]  # the panel's one read
+    pd.testing.assert_frame_equal(daily, load(write_csv(tmp_path, CRSP_CSV)).daily)

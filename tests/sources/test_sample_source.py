@@ -16,6 +16,7 @@ from portflow.sources.sample import (
     INDUSTRIES,
     PINNED,
     SAMPLE_FILES,
+    SAMPLE_SIC,
     SP500_20,
     SampleFile,
     SampleSource,
@@ -69,8 +70,12 @@ def test_missing_package_says_what_to_install(monkeypatch):
 def test_sp500_20_universe(sp500, assert_tidy):
     daily = sp500.daily
     assert_tidy(daily)
-    assert list(daily.columns) == ["date", "ticker", "adj_close"]  # no volume column
+    assert list(daily.columns) == ["date", "ticker", "adj_close", "sic"]  # no volume column
     assert sorted(daily["ticker"].unique()) == sorted([*SP500_20, "SP500"])
+    sic = daily.groupby("ticker")["sic"].agg(["min", "max"])
+    assert sic.loc[list(SP500_20), "min"].eq(sic.loc[list(SP500_20), "max"]).all()  # constant
+    assert sic.loc[list(SP500_20), "min"].to_dict() == {t: SAMPLE_SIC[t] for t in SP500_20}
+    assert daily.loc[daily["ticker"] == "SP500", "sic"].isna().all()  # an index has no SIC
     assert sp500.benchmark == "SP500"
     assert daily["date"].min() == pd.Timestamp("1990-01-02")
     assert daily["date"].max() == pd.Timestamp("2022-12-28")
@@ -104,7 +109,7 @@ def test_tech4_universe(tech4, assert_tidy):
     daily = tech4.daily
     assert_tidy(daily)
     fields = ["open", "high", "low", "close", "adj_close", "volume"]
-    assert list(daily.columns) == ["date", "ticker", *fields]
+    assert list(daily.columns) == ["date", "ticker", *fields, "sic"]
     assert sorted(daily["ticker"].unique()) == ["AAPL", "GOOG", "IBM", "MSFT", "NASDAQ"]
     assert tech4.benchmark == "NASDAQ"
     first = daily.groupby("ticker")["date"].min()

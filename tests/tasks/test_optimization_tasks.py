@@ -9,7 +9,6 @@ from pydantic import ValidationError
 from flows import optimization as sweeps
 from portflow.config import PipelineConfig, SampleData
 from portflow.config.optimization import (
-    SP500_20_SECTORS,
     ActiveOptimizationConfig,
     OptimizationConfig,
     TaskRunnerConfig,
@@ -111,11 +110,19 @@ def test_sample_chain_produces_every_stage(sample_run):
     assert regime_dates[0] == pd.Timestamp("2007-01-31")  # the 48th month
 
 
-def test_sector_map_default_covers_the_sample_universe():
-    from portflow.sources.sample import INDUSTRIES, SP500_20
-
-    assert set(SP500_20_SECTORS) == set(SP500_20)
-    assert set(SP500_20_SECTORS.values()) <= set(INDUSTRIES)
+def test_sample_stocks_get_their_industries_from_their_sic_codes(sample_run):
+    store = ArtifactStore(sample_run["store"])
+    industries = store.load(sample_run["up"]["stock_industries"].ref)
+    assert (industries.groupby("ticker")["sic"].nunique() == 1).all()
+    last = industries[industries["date"] == industries["date"].max()].set_index("ticker")
+    assert last["industry"].astype(str).to_dict() == {
+        "AAPL": "BusEq", "BAC": "Money", "CVX": "Enrgy", "JNJ": "Hlth", "KO": "NoDur",
+        "MSFT": "BusEq", "WMT": "Shops", "XOM": "Enrgy",
+    }  # fmt: skip
+    weights = store.load(sample_run["sample"]["weights"].ref)
+    sectors = weights.filter(like="sector|")
+    held = [c.removeprefix("sector|") for c in sectors.columns[(sectors > 1e-9).any()]]
+    assert held == ["NoDur", "Enrgy", "BusEq", "Shops", "Hlth", "Money"]  # French's order
 
 
 def test_second_run_reuses_every_artifact(sample_run):
@@ -134,7 +141,9 @@ def test_dask_local_cluster_runs_the_chunk_tasks(prefect_harness, sample_run, tm
     runner = sweeps.build_task_runner(
         TaskRunnerConfig(kind="dask", n_workers=2, processes=False, chunks=2)
     )
-    inputs = {name: up[name] for name in ("stock_loadings", "benchmark_weights")}
+    inputs = {
+        name: up[name] for name in ("stock_loadings", "benchmark_weights", "stock_industries")
+    }
     results = sweeps.optimization_sweep_flow.with_options(task_runner=runner)(
         store, SETTINGS, inputs, moments
     )
@@ -157,8 +166,8 @@ def test_task_runner_from_config():
 def test_config_slices_validate():
     with pytest.raises(ValidationError, match="min_observations 70 exceeds window 60"):
         OptimizationConfig.model_validate({"moments": {"min_observations": 70}})
-    with pytest.raises(ValidationError, match="Input should be 'NoDur'"):
-        ActiveOptimizationConfig(sector_map={"AAPL": "Tech"})
+    with pytest.raises(ValidationError, match="Input should be 'ff12' or 'ff49'"):
+        ActiveOptimizationConfig(industries="ff48")
     with pytest.raises(ValidationError, match="distinct"):
         ActiveOptimizationConfig(gammas=(1.0, 1.0))
     with pytest.raises(ValidationError, match="start .* is after end"):

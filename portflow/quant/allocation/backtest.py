@@ -64,6 +64,7 @@ TRADE_TOLERANCE = 1e-12
 """A weight change smaller than this (float noise) is not a trade for the fixed cost."""
 
 Rebalance = Literal["every_n_days", "weekly", "monthly", "calendar", "never"]
+RebalanceDay = Literal["last", "first"]
 
 _VIX_NOTE = (
     "is the CBOE Volatility Index, an index, not investable: its returns are changes of the "
@@ -104,6 +105,7 @@ def rebalance_schedule(
     every: int = 21,
     dates: Sequence[Any] = (),
     first: int = 0,
+    day: RebalanceDay = "last",
     stage: str = "allocation_targets",
 ) -> pd.DatetimeIndex:
     """Rebalance dates among ``index[first:-1]``.
@@ -114,11 +116,15 @@ def rebalance_schedule(
         Trading days, sorted.
     rebalance : {"every_n_days", "weekly", "monthly", "calendar", "never"}
         ``every_n_days``: ``index[first]`` then every ``every`` trading days; ``weekly`` /
-        ``monthly``: the last trading day of each calendar week / month; ``calendar``:
+        ``monthly``: the last (or, with ``day="first"``, the first) trading day of each
+        calendar week / month; ``calendar``:
         each of ``dates`` moved to the first trading day on or after it; ``never``:
         ``index[first]`` only (buy and hold).
     first : int
         Position of the first date with a full estimation window.
+    day : {"last", "first"}
+        Which trading day of the week or month a ``weekly`` / ``monthly`` rebalance uses.
+        The trading days are those of ``index`` (the data's calendar).
 
     Returns
     -------
@@ -141,8 +147,9 @@ def rebalance_schedule(
         chosen = eligible[:1]
     elif rebalance in ("weekly", "monthly"):
         period = index.to_period("W" if rebalance == "weekly" else "M")
-        ends = pd.Series(index, index=index).groupby(period).max()
-        chosen = pd.DatetimeIndex(ends.to_numpy()).intersection(eligible)
+        days = pd.Series(index, index=index).groupby(period)
+        picked = days.max() if day == "last" else days.min()
+        chosen = pd.DatetimeIndex(picked.to_numpy()).intersection(eligible)
     elif rebalance == "calendar":
         requested = pd.DatetimeIndex(pd.to_datetime(list(dates))).sort_values()
         positions = index.searchsorted(requested, side="left")
@@ -380,6 +387,7 @@ def backtest(
     rebalance: Rebalance = "monthly",
     rebalance_every: int = 21,
     rebalance_dates: Sequence[Any] = (),
+    rebalance_day: RebalanceDay = "last",
     proportional_cost: float = 0.0,
     fixed_cost: float = 0.0,
 ) -> BacktestResult:
@@ -394,7 +402,7 @@ def backtest(
     estimation_window : int
         Rows of past returns the allocator sees; the first rebalance is the first scheduled
         date with that many rows up to it.
-    rebalance, rebalance_every, rebalance_dates
+    rebalance, rebalance_every, rebalance_dates, rebalance_day
         The schedule (see :func:`rebalance_schedule`).
     proportional_cost, fixed_cost
         The cost model (see the module docstring).
@@ -405,6 +413,7 @@ def backtest(
         every=rebalance_every,
         dates=rebalance_dates,
         first=estimation_window - 1,
+        day=rebalance_day,
     )
     targets = target_weights(returns, allocator, window=estimation_window, dates=dates)
     return simulate(returns, targets, proportional_cost=proportional_cost, fixed_cost=fixed_cost)
@@ -543,6 +552,7 @@ def allocation_targets(
     rebalance: Rebalance = "monthly",
     rebalance_every: int = 21,
     rebalance_dates: Sequence[Any] = (),
+    rebalance_day: RebalanceDay = "last",
     benchmark: str | None = None,
     workers: int = 1,
     on_epoch: OnEpoch | None = None,
@@ -559,9 +569,10 @@ def allocation_targets(
         kind's own settings (see ``portflow.config.allocation``).
     tickers, benchmark
         The universe (see :func:`investable_returns`).
-    estimation_window, rebalance, rebalance_every, rebalance_dates
-        Default window and the schedule, shared by all allocators; the first rebalance is
-        the first scheduled date where every allocator has its full window.
+    estimation_window, rebalance, rebalance_every, rebalance_dates, rebalance_day
+        Default window and the schedule (:func:`rebalance_schedule`), shared by all
+        allocators; the first rebalance is the first scheduled date where every allocator
+        has its full window.
     workers : int
         LSTM trainings at once (threads, one torch thread each); the results do not
         depend on it, so it is not a parameter of the artifact.
@@ -584,6 +595,7 @@ def allocation_targets(
         every=rebalance_every,
         dates=rebalance_dates,
         first=max(run.window for run in runs) - 1,
+        day=rebalance_day,
     )
     _train_lstms_ahead(returns, runs, dates, workers=workers, on_epoch=on_epoch)
     pieces = []

@@ -5,8 +5,10 @@ t+1 in the return calendar:
 
 - ``portfolio_return = sum_i w_it r_i,t+1`` (simple monthly returns, not excess);
   ``benchmark_return`` likewise with ``b_t``; ``active_return`` is their difference. A
-  held stock without a return in t+1 (e.g. delisted) earns 0 and its weight is reported
-  as ``missing_weight``;
+  held stock that leaves during t+1 (delisted: t+1 is its last monthly return, which
+  compounds its returns up to its last day, delisting return included) is held to that
+  last return and then dropped; its weight is reported as ``delisted_weight``. A held
+  stock without a return in t+1 earns 0 and its weight is reported as ``missing_weight``;
 - a decision whose solve failed has no portfolio: its returns are NaN (the failure is
   counted in the report, the portfolio is not replaced by another);
 - ``turnover_t = 1/2 sum_i |w_it - w~_it|`` against the previous month's weights drifted
@@ -48,6 +50,13 @@ def diversification(weights: np.ndarray, holding_threshold: float) -> np.ndarray
     return out
 
 
+def last_return_months(monthly: pd.DataFrame) -> np.ndarray:
+    """Position of each ticker's last monthly return in ``monthly`` (-1 if none)."""
+    valid = monthly.notna().to_numpy()
+    last = len(valid) - 1 - valid[::-1].argmax(axis=0)
+    return np.where(valid.any(axis=0), last, -1)
+
+
 def _realized(weights: np.ndarray, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Portfolio returns (missing stock returns earn 0) and the weight on missing returns."""
     missing = np.isnan(returns)
@@ -84,6 +93,10 @@ def _series(
     has_next = realized_at.isin(monthly.index)
     stock_returns = monthly.reindex(realized_at).to_numpy(float)
     gross, missing = _realized(weights, stock_returns)
+    last = last_return_months(monthly)
+    position = monthly.index.get_indexer(realized_at)
+    leaves = (last[None, :] == position[:, None]) & (last[None, :] < len(monthly) - 1)
+    delisted = np.nansum(np.abs(weights) * leaves, axis=1)
     returns_t = monthly.reindex(decisions).to_numpy(float)
     consecutive = np.r_[False, (decisions[1:] == decisions[:-1] + pd.offsets.MonthEnd(1))]
     frame = pd.DataFrame(
@@ -92,6 +105,7 @@ def _series(
             "decided": decisions,
             "portfolio_return": gross,
             "missing_weight": missing,
+            "delisted_weight": delisted,
             "turnover": _turnover(weights, returns_t, consecutive),
         }
     )
@@ -104,7 +118,7 @@ def _series(
 def optimized_returns(
     optimized_weights: pd.DataFrame,
     benchmark_weights: pd.DataFrame,
-    monthly_returns: pd.DataFrame,
+    holding_returns: pd.DataFrame,
     risk_free_monthly: pd.DataFrame,
     *,
     holding_threshold: float,
@@ -117,8 +131,11 @@ def optimized_returns(
         ``optimized_weights`` stage: one row per (decision date, strategy), ``w|<ticker>``.
     benchmark_weights : DataFrame
         ``benchmark_weights`` stage (long: date, ticker, weight, scheme).
-    monthly_returns : DataFrame of shape (n_months, n_tickers)
-        Simple monthly returns by month-end.
+    holding_returns : DataFrame of shape (n_months, n_tickers)
+        Simple returns of the monthly holding periods, labeled by month-end (the
+        ``holding_returns`` stage: calendar months when rebalancing on the last trading
+        day, periods from first trading day to first trading day otherwise); the
+        risk-free rate of the calendar month with the same label stands for its period.
     risk_free_monthly : DataFrame of shape (n_months, 1)
         Column ``rf``.
     holding_threshold : float
@@ -132,15 +149,16 @@ def optimized_returns(
         ``moments``, ``problem``, ``strategy``, ``value``, ``status``,
         ``portfolio_return``, ``benchmark_return``, ``active_return``, ``rf``,
         ``ex_ante_te`` (annualized, decided at t), ``turnover``, ``names_held``,
-        ``effective_names``, ``entropy_names``, ``missing_weight``, ``benchmark_scheme``.
+        ``effective_names``, ``entropy_names``, ``missing_weight``, ``delisted_weight``,
+        ``benchmark_scheme`` (how ``b_t`` of the decision date was weighted: ``cap_weight``
+        or ``equal_weight``).
     """
     tickers = [c.removeprefix(WEIGHT) for c in optimized_weights.columns if c.startswith(WEIGHT)]
-    monthly = monthly_returns.reindex(columns=tickers)
+    monthly = holding_returns.reindex(columns=tickers)
     rf = risk_free_monthly["rf"]
     bench = benchmark_weights.pivot(index="date", columns="ticker", values="weight")
     bench = bench.reindex(columns=tickers).fillna(0.0)
-    schemes = benchmark_weights["scheme"].unique()
-    scheme = ", ".join(sorted(schemes)) if len(schemes) else "none"
+    scheme = benchmark_weights.groupby("date")["scheme"].first()
 
     decisions = pd.DatetimeIndex(sorted(optimized_weights["date"].unique()))
     bench_weights = bench.reindex(decisions).to_numpy(float, copy=True)
@@ -178,11 +196,11 @@ def optimized_returns(
     frame["benchmark_return"] = benchmark_by_date.reindex(frame["decided"]).to_numpy()
     frame["active_return"] = frame["portfolio_return"] - frame["benchmark_return"]
     frame["rf"] = rf.reindex(frame["date"]).to_numpy()
-    frame["benchmark_scheme"] = scheme
+    frame["benchmark_scheme"] = scheme.reindex(frame["decided"]).fillna("none").to_numpy()
     columns = [
         "date", "decided", "moments", "problem", "strategy", "value", "status",
         "portfolio_return", "benchmark_return", "active_return", "rf", "ex_ante_te",
         "turnover", "names_held", "effective_names", "entropy_names", "missing_weight",
-        "benchmark_scheme",
+        "delisted_weight", "benchmark_scheme",
     ]  # fmt: skip
     return frame[columns]

@@ -5,14 +5,21 @@ Two stages share the window (config slice ``optimization.moments``):
 - ``stock_loadings`` (:func:`rolling_factor_loadings`): each stock's monthly excess return
   regressed by OLS on the factors with a constant, ``r_it - rf_t = a_i + b_i' f_t + e_it``,
   over the ``window`` months ending at t. Loadings ``F`` (constant first) and residual
-  variances ``E``. NumPy's ``lstsq`` does the work: one call per date solves all stocks
-  with the same observed months at once (one call in a balanced panel); the estimates equal
-  ``statsmodels.OLS`` fits stock by stock (``params`` and ``mse_resid``; see the tests).
+  variances ``E``. Vectorized over stocks: at each date the design of every stock (its
+  missing months' rows zeroed, which leaves a least-squares fit unchanged) is one stack
+  that NumPy's batched QR decomposition (``numpy.linalg.qr``) and rank (``matrix_rank``)
+  handle at once, however the stocks' listings and gaps differ; no loop over stocks. The
+  estimates equal ``statsmodels.OLS`` fits stock by stock (``params`` and ``mse_resid``;
+  see the tests).
 - ``factor_moments`` (:func:`sample_factor_moments`): the factor mean ``mu_f`` and
   covariance ``Sigma_f`` (``ddof=1``) over the same window.
 
 Rebalance dates are the factor months with at least ``min_observations`` months of factor
-data up to them. A stock is *tradable* at t when it has a return at t and at least
+data up to them. A stock is *tradable* at t when it has a return at t, a price on the last
+trading day of month t (a stock that delisted during month t has its last return, the
+delisting return included, at t, but cannot be bought at the end of t; one whose last
+price is on that day is bought if otherwise tradable, since the data says it left only
+afterwards, and its weight without a return in t+1 is reported as missing) and at least
 ``min_observations`` returns in the window; otherwise its row has NaN estimates and a
 status saying why. Nothing at t reads data after t.
 """
@@ -85,10 +92,58 @@ def rebalance_positions(n_months: int, min_observations: int) -> range:
     return range(min_observations - 1, n_months)
 
 
+def listed_at(prices: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
+    """Whether each ticker has a price on the last trading day on or before each date.
+
+    Parameters
+    ----------
+    prices : DataFrame of shape (n_days, n_tickers)
+        The ``prices`` stage (sorted dates; NaN where a ticker has no price).
+    dates : DatetimeIndex
+        E.g. month-ends: then the last trading day of each month.
+
+    Returns
+    -------
+    DataFrame of bool, shape (n_dates, n_tickers)
+    """
+    present = prices.notna().astype(float).reindex(dates, method="ffill")
+    return present.fillna(0.0).astype(bool)
+
+
+def _ols(x: np.ndarray, y: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """OLS of each column of ``y`` on ``x`` over its observed rows, all columns at once.
+
+    Parameters
+    ----------
+    x : ndarray of shape (T, K)
+    y : ndarray of shape (T, c)
+        NaN where not observed.
+    observed : ndarray of bool, shape (T, c)
+
+    Returns
+    -------
+    full_rank : ndarray of bool, shape (c,)
+    coef : ndarray of shape (c_full, K)
+        Of the full-rank columns.
+    ssr : ndarray of shape (c_full,)
+        Their sums of squared residuals.
+    """
+    mask = observed.T[:, :, None]
+    designs = np.where(mask, x[None], 0.0)  # (c, T, K): unobserved months zeroed
+    targets = np.where(observed.T, y.T, 0.0)  # (c, T)
+    full_rank = np.linalg.matrix_rank(designs) == x.shape[1]
+    designs, targets = designs[full_rank], targets[full_rank]
+    q, r = np.linalg.qr(designs)
+    coef = np.linalg.solve(r, np.einsum("ctk,ct->ck", q, targets)[..., None])[..., 0]
+    resid = targets - np.einsum("ctk,ck->ct", designs, coef)
+    return full_rank, coef, (resid**2).sum(axis=1)
+
+
 def rolling_factor_loadings(
     monthly_returns: pd.DataFrame,
     risk_free_monthly: pd.DataFrame,
     factor_data: pd.DataFrame,
+    prices: pd.DataFrame,
     *,
     window: int,
     min_observations: int,
@@ -104,6 +159,9 @@ def rolling_factor_loadings(
         Column ``rf``, decimal per month.
     factor_data : DataFrame of shape (n_factor_months, n_factors)
         Factor excess returns; its index is the calendar (``factor_data`` stage).
+    prices : DataFrame of shape (n_days, n_tickers)
+        Daily prices (``prices`` stage): a stock is listed at the end of month t when it
+        has a price on the month's last trading day (:func:`listed_at`).
     window : int
         Months in the window ending at t (inclusive).
     min_observations : int
@@ -136,6 +194,7 @@ def rolling_factor_loadings(
     months = factor_data.index
     rf = risk_free_monthly["rf"].reindex(months).to_numpy(float)
     excess = monthly_returns[stocks].reindex(months).to_numpy(float) - rf[:, None]
+    listed = listed_at(prices, months).reindex(columns=stocks, fill_value=False).to_numpy(bool)
     design = np.column_stack([np.ones(len(months)), factor_data.to_numpy(float)])
 
     frames = []
@@ -146,22 +205,16 @@ def rolling_factor_loadings(
         n_obs = observed.sum(axis=0)
         status = np.full(len(stocks), OK, dtype=object)
         status[n_obs < min_observations] = TOO_FEW
-        status[~observed[-1]] = NOT_LISTED
+        status[~observed[-1] | ~listed[p]] = NOT_LISTED
         coef = np.full((len(stocks), k + 1), np.nan)
         resid_var = np.full(len(stocks), np.nan)
         candidates = np.flatnonzero(status == OK)
         if candidates.size:
-            patterns, group = np.unique(observed[:, candidates].T, axis=0, return_inverse=True)
-            for g, rows in enumerate(patterns):
-                members = candidates[group.ravel() == g]
-                xg, yg = x[rows], y[rows][:, members]
-                beta, _, rank, _ = np.linalg.lstsq(xg, yg, rcond=None)
-                if rank < k + 1:
-                    status[members] = RANK_DEFICIENT
-                    continue
-                resid = yg - xg @ beta
-                coef[members] = beta.T
-                resid_var[members] = (resid**2).sum(axis=0) / (rows.sum() - k - 1)
+            full_rank, beta, ssr = _ols(x, y[:, candidates], observed[:, candidates])
+            status[candidates[~full_rank]] = RANK_DEFICIENT
+            estimated = candidates[full_rank]
+            coef[estimated] = beta
+            resid_var[estimated] = ssr / (n_obs[estimated] - k - 1)
         frame = pd.DataFrame(coef, columns=loading_columns(factors))
         frame.insert(0, "ticker", stocks)
         frame.insert(0, "date", months[p])

@@ -86,7 +86,8 @@ def _summary(rows: pd.DataFrame, decisions: pd.Series) -> dict:
         "names_held": float(realized["names_held"].mean()),
         "effective_names": float(realized["effective_names"].mean()),
         "entropy_names": float(realized["entropy_names"].mean()),
-        "benchmark_scheme": rows["benchmark_scheme"].iloc[0],
+        "delisted_weight": float(realized["delisted_weight"].sum()),
+        "benchmark_scheme": _schemes(rows["benchmark_scheme"]),
     }
 
 
@@ -97,6 +98,14 @@ def _benchmark_decisions(
     dates = pd.DatetimeIndex(sorted(optimized_weights["date"].unique()))
     held = dates.isin(pd.DatetimeIndex(benchmark_weights["date"].unique()))
     return pd.Series(np.where(held, BENCHMARK, "no_benchmark"), index=dates, name="status")
+
+
+def _schemes(schemes: pd.Series) -> str:
+    """``cap_weight`` when every date used it, else the count of dates of each scheme."""
+    counts = schemes.value_counts().sort_index()
+    if len(counts) <= 1:
+        return str(counts.index[0]) if len(counts) else "none"
+    return "; ".join(f"{scheme}: {n} dates" for scheme, n in counts.items())
 
 
 def optimization_report(
@@ -119,14 +128,17 @@ def optimization_report(
 
     Returns
     -------
-    DataFrame of shape (n_strategies, 25)
+    DataFrame of shape (n_strategies, 27)
         Columns ``moments``, ``problem``, ``strategy``, ``value``, ``decisions``,
         ``failures``, ``inaccurate``, ``failure_statuses``, ``n_periods``, ``ann_return``,
         ``ann_volatility``, ``sharpe``, ``max_drawdown``, ``active_return`` (annualized,
         arithmetic), ``realized_te``, ``information_ratio``, ``ex_ante_te``, ``te_ratio``,
         ``turnover`` (mean monthly one-way), ``turnover_two_way``, ``names_held``,
-        ``effective_names``, ``entropy_names`` (means over time) and ``benchmark_scheme``
-        (how b was weighted: ``equal_weight`` offline, the sample having no market caps).
+        ``effective_names``, ``entropy_names`` (means over time), ``delisted_weight`` (weight
+        held in stocks that left during their holding month, held to their last return;
+        summed over the months) and ``benchmark_scheme`` (how b was weighted:
+        ``equal_weight`` offline, the sample having no market caps; the number of dates of
+        each scheme when they differ).
     """
     statuses = {key: rows["status"] for key, rows in optimized_weights.groupby(KEYS)}
     benchmark = _benchmark_decisions(optimized_weights, benchmark_weights)

@@ -15,44 +15,50 @@ industries (each stock is in one industry, so the specific risk stays diagonal):
 - benchmark ``s_b``; an industry with no benchmark weight at t is capped at 0.
 
 The same compiled problems of :mod:`portflow.quant.optimization.active_portfolio` then solve it, at
-size J <= 12 (the Ken French industries holding stocks of the universe), whatever the
-number of stocks.
+size J (the Ken French 12 or 49 industries holding tradable stocks at the date, plus the
+group of stocks without an industry), whatever the number of stocks. Membership is per
+date (``stock_industries``: each stock's SIC code up to t), so a reclassified stock moves
+industry from the date its new code appears.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from portflow.quant.optimization.active_portfolio import ProblemInputs
 
-INDUSTRIES = (
-    "NoDur", "Durbl", "Manuf", "Enrgy", "Chems", "BusEq",
-    "Telcm", "Utils", "Shops", "Hlth", "Money", "Other",
-)  # fmt: skip
-"""The Ken French 12 industries, in the library's order: the sector problem's assets."""
 
+def industry_membership(tickers, industry: pd.Series) -> tuple[list[str], np.ndarray]:
+    """The industries of ``tickers`` at one date and the indicator matrix ``M`` (n x J).
 
-def industry_membership(tickers, sector_map: dict[str, str]) -> tuple[list[str], np.ndarray]:
-    """The industries of ``tickers`` and the indicator matrix ``M`` (n x J).
+    Parameters
+    ----------
+    tickers : sequence of str
+        The compiled universe, in order.
+    industry : Series
+        Industry of each stock at the date (``stock_industries`` rows of that date), indexed
+        by ticker, categorical: its categories give the industries' order.
 
     Returns
     -------
     industries : list of str
-        The J industries (of :data:`INDUSTRIES`, in that order) holding at least one of
-        ``tickers``: the sector problem's assets. Leaving out empty industries keeps the
+        The J industries (in the categories' order) holding at least one of ``tickers``:
+        the sector problem's assets at this date. Leaving out empty industries keeps the
         problem free of variables pinned at 0, which interior-point solvers handle less
         accurately.
     membership : ndarray of shape (n, J)
-        ``M_ij = 1`` if stock i is in industry j; tickers missing from ``sector_map`` have
-        a row of zeros (the caller checks coverage).
+        ``M_ij = 1`` if stock i is in industry j; tickers without a row in ``industry``
+        (not tradable at the date) have a row of zeros.
     """
-    present = {sector_map[t] for t in tickers if t in sector_map}
-    industries = [j for j in INDUSTRIES if j in present]
-    column = {name: j for j, name in enumerate(industries)}
-    membership = np.zeros((len(tickers), len(industries)))
-    for i, ticker in enumerate(tickers):
-        if ticker in sector_map:
-            membership[i, column[sector_map[ticker]]] = 1.0
+    groups = industry.reindex(pd.Index(tickers))
+    present = set(groups.dropna())
+    order = groups.cat.categories if isinstance(groups.dtype, pd.CategoricalDtype) else []
+    industries = [j for j in order if j in present]
+    column = pd.Series(np.arange(len(industries)), index=industries)
+    rows = np.flatnonzero(groups.notna().to_numpy())
+    membership = np.zeros((len(groups), len(industries)))
+    membership[rows, column.reindex(groups.iloc[rows].astype(str)).to_numpy()] = 1.0
     return industries, membership
 
 

@@ -32,7 +32,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from portflow.errors import DataError, preview
+from portflow.errors import DataError
 from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem, ProblemInputs
 from portflow.quant.optimization.active_risk import active_risk
 from portflow.quant.optimization.factor_moments import (
@@ -43,6 +43,7 @@ from portflow.quant.optimization.factor_moments import (
     unpack_moments,
 )
 from portflow.quant.optimization.sector_rotation import industry_inputs, industry_membership
+from portflow.quant.optimization.stock_industries import UNASSIGNED, industry_groups
 
 WEIGHT = "w|"
 """Prefix of the stock weight columns ``w|<ticker>``."""
@@ -148,13 +149,14 @@ def optimize_active_portfolios(
     stock_loadings: pd.DataFrame,
     factor_moments: pd.DataFrame,
     benchmark_weights: pd.DataFrame,
+    stock_industries: pd.DataFrame,
     *,
     gammas: tuple[float, ...],
     tev_budgets: tuple[float, ...],
     alpha_weight: float,
     max_weight: float | None,
     sector_rotation: bool,
-    sector_map: dict[str, str],
+    industries: str,
     start: dt.date,
     end: dt.date,
     moments: str,
@@ -170,8 +172,12 @@ def optimize_active_portfolios(
         ``cov|`` and ``status`` columns).
     benchmark_weights : DataFrame
         ``benchmark_weights`` stage (long: date, ticker, weight).
-    gammas, tev_budgets, alpha_weight, max_weight, sector_rotation, sector_map
-        The ``optimization.sweep`` slice.
+    stock_industries : DataFrame
+        ``stock_industries`` stage (long: date, ticker, industry): the industry membership
+        of each date, from each stock's SIC code up to that date.
+    gammas, tev_budgets, alpha_weight, max_weight, sector_rotation, industries
+        The ``optimization.sweep`` slice (``industries`` named the classification that
+        ``stock_industries`` applied).
     start, end : date
         The chunk: rebalance dates with moments and loadings in this closed interval.
     moments : str
@@ -186,23 +192,32 @@ def optimize_active_portfolios(
         ``n_tradable``, ``expected_active_return`` (m'(w-b), monthly), ``objective``,
         ``ex_ante_te`` (annualized), ``active_variance`` = ``factor_variance`` +
         ``specific_variance`` (monthly), ``risk|<factor>`` (the factor part split by
-        factor), then ``w|<ticker>`` and, when ``sector_map`` covers every stock,
-        ``sector|<industry>`` for the industries of the universe.
+        factor), then ``w|<ticker>`` and ``sector|<industry>`` (the industry weights of
+        the stock portfolio at its date) for every industry of the classification, in
+        French's order, then ``sector|Unassigned`` for the stocks without one.
+
+    Raises
+    ------
+    DataError
+        Sector rotation on data without any SIC code (no industry at any date).
     """
     factors = factors_of(factor_moments)
     tickers = sorted(stock_loadings["ticker"].unique())
-    ever_tradable = stock_loadings.loc[stock_loadings["tradable"], "ticker"].unique()
-    unmapped = sorted(set(ever_tradable) - set(sector_map))
-    if sector_rotation and unmapped:
+    assigned = stock_industries["industry"] != UNASSIGNED
+    if sector_rotation and len(stock_industries) and not assigned.any():
         raise DataError(
             STAGE,
-            "optimization.sweep.sector_map",
-            f"{preview(unmapped)} have no industry",
-            "add them to optimization.sweep.sector_map (Ken French 12 industries) or set "
-            "optimization.sweep.sector_rotation: false",
+            "sic",
+            f"no stock has a SIC code, so none has a {industries} industry",
+            "load data with SIC codes (files source: map sic to the file's column, e.g. "
+            "siccd; yfinance: data.sic_codes) or set optimization.sweep.sector_rotation: false",
         )
-    industries, membership = industry_membership(tickers, sector_map)
-    with_sectors = not set(tickers) - set(sector_map)
+    # Every group of the classification, so that a chunk's columns never depend on the
+    # industries that other dates (later ones included) happen to hold.
+    sector_columns = industry_groups(industries)
+    industry_of = {
+        t: rows.set_index("ticker")["industry"] for t, rows in stock_industries.groupby("date")
+    }
 
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
     by_date = {t: rows for t, rows in stock_loadings.groupby("date", sort=True)}
@@ -213,12 +228,18 @@ def optimize_active_portfolios(
     n, k = len(tickers), len(factors)
     points = sweep_points(gammas, tev_budgets, sector_rotation)
     compiled = {kind: ActivePortfolioProblem(kind, n, k) for kind in ("gamma", "tev")}
-    industry = {}
-    if sector_rotation:
-        industry = {kind: ActivePortfolioProblem(kind, len(industries), k) for kind in compiled}
+    industry_problems: dict[tuple[str, ...], dict[str, ActivePortfolioProblem]] = {}
+    no_industries = pd.Series(pd.Categorical([], categories=sector_columns), dtype="category")
 
-    records, weights = [], []
+    records, weights, sector_weights = [], [], []
     for t in dates:
+        date_industries, membership = industry_membership(
+            tickers, industry_of.get(t, no_industries)
+        )
+        to_columns = np.zeros((len(date_industries), len(sector_columns)))
+        to_columns[
+            range(len(date_industries)), [sector_columns.index(j) for j in date_industries]
+        ] = 1.0
         loadings_t = by_date[t].set_index("ticker").reindex(tickers)
         loadings_t["tradable"] = loadings_t["tradable"].astype("boolean").fillna(False)
         moments_row = factor_moments.loc[t]
@@ -243,6 +264,13 @@ def optimize_active_portfolios(
             for problem in compiled.values():
                 problem.set_date(inputs)
             if sector_rotation:
+                # Compiled once per set of industries (it rarely changes between dates).
+                key = tuple(date_industries)
+                if key not in industry_problems:
+                    industry_problems[key] = {
+                        kind: ActivePortfolioProblem(kind, len(key), k) for kind in compiled
+                    }
+                industry = industry_problems[key]
                 sector_inputs, portfolios = industry_inputs(inputs, membership)
                 for problem in industry.values():
                     problem.set_date(sector_inputs)
@@ -250,6 +278,7 @@ def optimize_active_portfolios(
             if skip is not None:
                 records.append(_record(t, name, value, skip, n_tradable, factors))
                 weights.append(np.full(n, np.nan))
+                sector_weights.append(np.full(len(sector_columns), np.nan))
                 continue
             if name.startswith("sector_"):
                 solution = industry[kind].solve(value)
@@ -263,15 +292,19 @@ def optimize_active_portfolios(
                 weights.append(stock_weights)
             else:
                 weights.append(np.full(n, np.nan))
+            sector_weights.append(weights[-1] @ membership @ to_columns)
             records.append(record)
 
     columns = list(_record(None, "gamma", 0.0, "", 0, factors))
     meta = pd.DataFrame.from_records(records, columns=columns)
     meta.insert(1, "moments", moments)
     matrix = np.array(weights).reshape(len(records), n)
-    parts = [meta, pd.DataFrame(matrix, columns=[WEIGHT + t for t in tickers])]
-    if with_sectors:
-        parts.append(pd.DataFrame(matrix @ membership, columns=[SECTOR + j for j in industries]))
+    sectors = np.array(sector_weights).reshape(len(records), len(sector_columns))
+    parts = [
+        meta,
+        pd.DataFrame(matrix, columns=[WEIGHT + t for t in tickers]),
+        pd.DataFrame(sectors, columns=[SECTOR + j for j in sector_columns]),
+    ]
     frame = pd.concat(parts, axis=1)
     frame["date"] = pd.to_datetime(frame["date"])
     return frame

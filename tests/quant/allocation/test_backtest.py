@@ -286,6 +286,24 @@ def test_schedules_pick_period_ends_never_the_last_day(assets):
     assert list(rebalance_schedule(index, rebalance="never", first=10)) == [index[10]]
 
 
+def test_schedules_on_the_first_trading_day_of_each_month_or_week():
+    index = pd.DatetimeIndex(
+        ["2021-03-30", "2021-03-31", "2021-04-01", "2021-04-05", "2021-04-30", "2021-05-03",
+         "2021-05-04", "2021-06-01", "2021-06-02"]
+    )  # fmt: skip
+    monthly = rebalance_schedule(index, rebalance="monthly", day="first")
+    # March's first day in the data (2021-03-30) is index[0]; June 1st is eligible too.
+    assert list(monthly.strftime("%Y-%m-%d")) == [
+        "2021-03-30", "2021-04-01", "2021-05-03", "2021-06-01"
+    ]  # fmt: skip
+    last = rebalance_schedule(index, rebalance="monthly", day="last")
+    assert list(last.strftime("%Y-%m-%d")) == ["2021-03-31", "2021-04-30", "2021-05-04"]
+    weekly = rebalance_schedule(index, rebalance="weekly", day="first", first=2)
+    assert list(weekly.strftime("%Y-%m-%d")) == [
+        "2021-04-05", "2021-04-30", "2021-05-03", "2021-06-01"
+    ]  # fmt: skip
+
+
 def test_weekly_schedule_on_a_short_week_uses_the_last_trading_day():
     index = pd.DatetimeIndex(
         ["2021-03-29", "2021-03-30", "2021-03-31", "2021-04-01", "2021-04-05", "2021-04-06"]

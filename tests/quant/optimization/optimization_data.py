@@ -48,6 +48,6 @@ def monthly_panel(
     )
 
 
-def sector_map(tickers, industries=("BusEq", "Money", "Hlth")) -> dict[str, str]:
-    """Tickers assigned to ``industries`` in turn."""
-    return {t: industries[i % len(industries)] for i, t in enumerate(tickers)}
+def sic_codes(tickers, codes=(7372, 6021, 2834)) -> dict[str, int]:
+    """Tickers given ``codes`` in turn: software (BusEq), banks (Money), drugs (Hlth)."""
+    return {t: codes[i % len(codes)] for i, t in enumerate(tickers)}

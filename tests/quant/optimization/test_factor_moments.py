@@ -23,8 +23,10 @@ COLUMNS = ["loading|const", "loading|MKT", "loading|SMB"]
 
 def loadings(panel, **overrides):
     kwargs = {"window": 36, "min_observations": 24, "benchmark": "BENCH"} | overrides
+    returns = panel.monthly_returns
+    # Month-end data only: a stock is listed at a month-end when it has a return then.
     return rolling_factor_loadings(
-        panel.monthly_returns, panel.risk_free_monthly, panel.factor_data, **kwargs
+        returns, panel.risk_free_monthly, panel.factor_data, returns, **kwargs
     )
 
 
@@ -77,7 +79,7 @@ def test_loadings_recover_a_known_factor_model():
     rf = pd.DataFrame({"rf": truth.rf}, index=returns.index)
     factors = truth.factor_returns.loc[returns.index]
     table = rolling_factor_loadings(
-        returns, rf, factors, window=800, min_observations=800, benchmark="BENCH"
+        returns, rf, factors, prices, window=800, min_observations=800, benchmark="BENCH"
     )
     last = table[table["date"] == returns.index[-1]].set_index("ticker")
     x = sm.add_constant(factors.iloc[-800:])
@@ -125,6 +127,7 @@ def test_sample_moments_match_numpy_and_flag_singular_windows():
         panel.monthly_returns,
         panel.risk_free_monthly,
         factors,
+        panel.monthly_returns,
         window=12,
         min_observations=12,
         benchmark="BENCH",

@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-from optimization_data import monthly_panel, sector_map
+from optimization_data import monthly_panel, sic_codes
 
 from portflow.errors import DataError
 from portflow.quant.optimization.active_risk import MONTHS_PER_YEAR
@@ -15,6 +15,7 @@ from portflow.quant.optimization.factor_moments import (
     rolling_factor_loadings,
     sample_factor_moments,
 )
+from portflow.quant.optimization.stock_industries import industry_groups, stock_industries
 from portflow.quant.optimization.sweep import (
     chunk_ranges,
     combine_chunks,
@@ -29,33 +30,40 @@ SWEEP = {
     "alpha_weight": 1.0,
     "max_weight": None,
     "sector_rotation": True,
-    "sector_map": sector_map(TICKERS),
+    "industries": "ff12",
 }
 ALL_DATES = {"start": dt.date(1990, 1, 1), "end": dt.date(2100, 1, 1), "moments": "sample"}
 
 
-def market_data(panel, caps: np.ndarray | None = None) -> pd.DataFrame:
-    """Tidy month-end rows; with ``caps``, close x shares_outstanding equals them."""
+def market_data(panel, caps: np.ndarray | None = None, sic=None) -> pd.DataFrame:
+    """Tidy month-end rows with SIC codes (BusEq, Money, Hlth in turn, or ``sic``); with
+    ``caps``, close x shares_outstanding equals them."""
     months = panel.monthly_returns.index
     frame = pd.DataFrame(
         {"date": np.repeat(months, len(TICKERS)), "ticker": np.tile(TICKERS, len(months))}
     )
     frame["adj_close"] = 10.0
+    codes = sic_codes(TICKERS) if sic is None else sic
+    frame["sic"] = frame["ticker"].map(codes).astype("Int64")
     if caps is not None:
         frame["close"] = 10.0
         frame["shares_outstanding"] = np.tile(caps, len(months)) / 10.0
     return frame
 
 
-def run(panel, *, caps=None, factor_data=None, **sweep):
+def run(panel, *, caps=None, factor_data=None, sic=None, **sweep):
     factors = panel.factor_data if factor_data is None else factor_data
+    returns = panel.monthly_returns  # month-end data: listed at a month-end = a return then
     loadings = rolling_factor_loadings(
-        panel.monthly_returns, panel.risk_free_monthly, factors, benchmark="BENCH", **WINDOW
+        returns, panel.risk_free_monthly, factors, returns, benchmark="BENCH", **WINDOW
     )
     moments = sample_factor_moments(factors, **WINDOW)
-    bench = benchmark_weights(loadings, market_data(panel, caps), scheme="auto")
+    market = market_data(panel, caps, sic)
+    bench = benchmark_weights(loadings, market, scheme="auto")
     settings = SWEEP | ALL_DATES | sweep
-    return optimize_active_portfolios(loadings, moments, bench, **settings), loadings, bench
+    industries = stock_industries(loadings, market, industries=settings["industries"])
+    weights = optimize_active_portfolios(loadings, moments, bench, industries, **settings)
+    return weights, loadings, bench
 
 
 def test_every_solve_has_a_row_with_consistent_risk_columns():
@@ -78,7 +86,9 @@ def test_every_solve_has_a_row_with_consistent_risk_columns():
     tev = weights[weights["problem"].isin(["tev", "sector_tev"])]
     assert (tev["ex_ante_te"] <= tev["value"] * (1 + 1e-6)).all()
     sectors = weights.filter(like="sector|")
-    assert list(sectors.columns) == ["sector|BusEq", "sector|Hlth", "sector|Money"]
+    assert list(sectors.columns) == [f"sector|{j}" for j in industry_groups("ff12")]
+    held = sectors.columns[(sectors.abs() > 1e-9).any()].tolist()
+    assert held == ["sector|BusEq", "sector|Hlth", "sector|Money"]
     np.testing.assert_allclose(sectors.sum(axis=1), 1.0, atol=1e-8)
     assert weights["strategy"].iloc[:4].tolist() == ["gamma=2", "gamma=20", "tev=0.02", "tev=0.05"]
 
@@ -96,9 +106,10 @@ def test_chunks_combine_to_the_single_run():
         len(dates) // 4,
         len(dates) // 4 + 1,
     }
+    industries = stock_industries(loadings, market_data(panel), industries="ff12")
     chunks = [
         optimize_active_portfolios(
-            loadings, moments, bench, **SWEEP | ALL_DATES | {"start": lo, "end": hi}
+            loadings, moments, bench, industries, **SWEEP | ALL_DATES | {"start": lo, "end": hi}
         )
         for lo, hi in ranges
     ]
@@ -165,9 +176,24 @@ def test_infeasible_tev_budget_is_recorded_not_replaced():
     assert rest.filter(like="w|").max().max() <= 0.2 + 1e-8
 
 
-def test_unmapped_stocks_stop_sector_rotation_with_a_named_error():
+def test_data_without_sic_codes_stops_sector_rotation_with_a_named_error():
     panel = monthly_panel(n_months=30)
-    with pytest.raises(DataError, match=r"\[optimization_chunk\] optimization.sweep.sector_map"):
-        run(panel, sector_map={"S0": "BusEq"})
-    weights, _, _ = run(panel, sector_map={"S0": "BusEq"}, sector_rotation=False)
-    assert not any(c.startswith("sector|") for c in weights)
+    with pytest.raises(DataError, match=r"\[optimization_chunk\] sic: no stock has a SIC"):
+        run(panel, sic={})
+    weights, _, _ = run(panel, sic={}, sector_rotation=False)
+    np.testing.assert_allclose(weights["sector|Unassigned"], 1.0)
+
+
+def test_stocks_without_an_industry_form_their_own_group_and_ff49_applies():
+    panel = monthly_panel(n_months=30)
+    codes = sic_codes(TICKERS) | {"S5": 9999}  # nonclassifiable: no 49-industry
+    weights, _, _ = run(panel, sic=codes, industries="ff49")
+    sectors = weights.filter(like="sector|")
+    held = sectors.columns[(sectors.abs() > 1e-9).any()].tolist()
+    assert held == ["sector|Drugs", "sector|Softw", "sector|Banks", "sector|Unassigned"]
+    assert len(sectors.columns) == 50
+    assert (weights["status"] == "optimal").all()
+    np.testing.assert_allclose(sectors.sum(axis=1), 1.0, atol=1e-8)
+    np.testing.assert_allclose(
+        weights["sector|Unassigned"], weights["w|S5"], atol=1e-12
+    )  # S5 alone in its group

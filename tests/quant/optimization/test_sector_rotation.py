@@ -1,6 +1,7 @@
 """Sector rotation: cap-proportional stocks inside industries, exact mapping of the risk."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem, ProblemInputs
@@ -10,9 +11,12 @@ from portflow.quant.optimization.sector_rotation import (
     industry_membership,
     sector_weights,
 )
+from portflow.quant.optimization.stock_industries import industry_groups
 
 TICKERS = ["A", "B", "C", "D", "E", "F", "G"]
 SECTORS = {"A": "BusEq", "B": "BusEq", "C": "Money", "D": "Money", "E": "Money", "F": "Hlth"}
+INDUSTRY = pd.Series(pd.Categorical(list(SECTORS.values()), industry_groups("ff12")), list(SECTORS))
+"""One date's ``stock_industries`` rows by ticker (G, not tradable, has none)."""
 CAPS = np.array([300.0, 100.0, 50.0, 25.0, 25.0, 200.0, 0.0])
 
 
@@ -35,15 +39,21 @@ def stock_inputs(n: int = len(TICKERS)) -> ProblemInputs:
 
 
 def test_membership_keeps_the_industries_of_the_universe_in_french_order():
-    industries, membership = industry_membership(TICKERS, SECTORS)
+    industries, membership = industry_membership(TICKERS, INDUSTRY)
     assert industries == ["BusEq", "Hlth", "Money"]
     assert membership.sum(axis=1).tolist() == [1, 1, 1, 1, 1, 1, 0]  # G is unmapped
+    np.testing.assert_array_equal(membership.argmax(axis=1)[:6], [0, 0, 2, 2, 2, 1])
+    moved = INDUSTRY.copy()
+    moved["F"] = "Unassigned"  # F loses its code at another date: its own group, last
+    industries, membership = industry_membership(TICKERS, moved)
+    assert industries == ["BusEq", "Money", "Unassigned"]
+    assert membership[5].tolist() == [0, 0, 1]
 
 
 @pytest.mark.parametrize(("kind", "value"), [("gamma", 2.0), ("gamma", 20.0), ("tev", 0.03)])
 def test_sector_rotation_holds_stocks_cap_weighted_inside_each_industry(kind, value):
     stocks = stock_inputs(6)
-    industries, membership = industry_membership(TICKERS[:6], SECTORS)
+    industries, membership = industry_membership(TICKERS[:6], INDUSTRY)
     sector_data, portfolios = industry_inputs(stocks, membership)
     np.testing.assert_allclose(sector_data.benchmark, np.array([400, 200, 100]) / 700)
     np.testing.assert_allclose(portfolios @ sector_data.benchmark, stocks.benchmark)
@@ -64,7 +74,7 @@ def test_sector_rotation_holds_stocks_cap_weighted_inside_each_industry(kind, va
 
 def test_industry_problem_data_reproduce_stock_level_return_and_risk():
     stocks = stock_inputs()
-    _, membership = industry_membership(TICKERS, SECTORS)
+    _, membership = industry_membership(TICKERS, INDUSTRY)
     sector_data, portfolios = industry_inputs(stocks, membership)
     s = np.array([0.5, 0.1, 0.4])
     d_sector = s - sector_data.benchmark
