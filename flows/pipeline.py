@@ -226,8 +226,12 @@ def pipeline(
             universes[key] = shared_stages(run, data, scope)
         return universes[key]
 
-    universe_for(None)
-    for strategy in settings.strategies():
+    # Only the universes of the selected strategies (the top-level data's first, when one
+    # uses it); without any strategy, the top-level data's shared stages.
+    strategies = settings.strategies()
+    if not strategies or settings.data in [settings.data_for(s) for s in strategies]:
+        universe_for(None)
+    for strategy in strategies:
         STRATEGY_STAGES[strategy](run, universe_for(strategy))
     rows = run.rows()
 

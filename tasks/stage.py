@@ -16,6 +16,7 @@ log.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,13 +43,25 @@ Status = Literal["computed", "reused"]
 logger = logging.getLogger(__name__)
 
 
-def warn(message: str) -> None:
-    """One line in the run's log (the Prefect UI and the terminal); outside a flow or task
-    run (tests, inline runs), a warning of this module's logger."""
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The run's logger (the Prefect UI and the terminal) inside a flow or task run;
+    outside one (tests, inline runs), this module's logger."""
     try:
-        get_run_logger().warning(message)
+        return get_run_logger()
     except MissingContextError:
-        logger.warning(message)
+        return logger
+
+
+def warn(message: str) -> None:
+    """One warning line in the run's log (see :func:`run_logger`)."""
+    run_logger().warning(message)
 
 
 @dataclass(frozen=True)
@@ -84,8 +97,9 @@ Inputs = Mapping[str, StageResult | Sequence[StageResult]]
 class Stage:
     """One pipeline stage: its artifact's name, its pure function, its inputs, its config.
 
-    ``function`` is called as ``function(**{input: DataFrame}, **arguments)``, so the input
-    names and the config field names are its keyword arguments.
+    ``function`` is called as ``function(**{input: DataFrame}, **arguments, **runtime())``,
+    so the input names, the config field names and the run-time names are its keyword
+    arguments.
 
     Attributes
     ----------
@@ -109,6 +123,11 @@ class Stage:
     params : callable, optional
         For a slice that is derived rather than selected: ``params(section, **context)``
         returns the arguments as a config model (e.g. one LSTM allocator's settings).
+    runtime : callable, optional
+        ``runtime()`` returns keyword arguments made when the stage computes, in its task's
+        thread: a progress callback that logs to the task's run logger, how many threads
+        to train with. They reach the function but not the lineage, so they must not
+        change its result.
     """
 
     name: str
@@ -118,6 +137,7 @@ class Stage:
     fields: tuple[str, ...] | None = None
     context: tuple[str, ...] = ()
     params: Callable[..., BaseModel] | None = None
+    runtime: Callable[[], Mapping[str, Any]] | None = None
 
     def arguments(self, section: BaseModel | None, context: Mapping[str, Any]) -> dict[str, Any]:
         """The function's keyword arguments: the section's fields and the context values."""
@@ -260,7 +280,8 @@ def run_stage(
         else [store.load(item.ref) for item in value]
         for name, value in inputs.items()
     }
-    frame = stage.function(**frames, **arguments)
+    runtime = stage.runtime() if stage.runtime is not None else {}
+    frame = stage.function(**frames, **arguments, **runtime)
     return persist(
         store,
         stage.name,

@@ -23,7 +23,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 
 CovType = Literal["nonrobust", "HC0", "HC1", "HC2", "HC3", "HAC"]
 HacLags = int | Literal["auto"]
@@ -75,6 +74,8 @@ def ols_fit(
     """
     if (cov_type == "HAC") != (hac_lags is not None):
         raise ValueError(f"hac_lags goes with cov_type HAC only: got {cov_type}, {hac_lags}")
+    import statsmodels.api as sm  # here, not at import: a warm re-run fits nothing
+
     model = sm.OLS(y, sm.add_constant(x, has_constant="add"), missing="raise")
     if cov_type == "nonrobust":
         return model.fit()

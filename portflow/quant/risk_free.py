@@ -11,7 +11,6 @@ from __future__ import annotations
 import warnings
 from functools import cache
 
-import exchange_calendars
 import pandas as pd
 
 from portflow.errors import DataError, preview
@@ -29,6 +28,8 @@ closes on the same days)."""
 @cache
 def exchange_sessions(month_end: pd.Timestamp) -> frozenset[pd.Timestamp]:
     """The :data:`EXCHANGE`'s trading days in the month ending ``month_end``."""
+    import exchange_calendars  # here, not at import: a warm re-run computes no calendar
+
     first = month_end - pd.offsets.MonthBegin(1)
     with warnings.catch_warnings():  # exchange_calendars 4.13 on pandas 3: a deprecation
         warnings.filterwarnings("ignore", message="Series.values returning an ndarray")

@@ -18,36 +18,10 @@ from portflow.report.figures import Figure
 from portflow.report.provenance import InfoTable
 from portflow.report.run_view import RunView, scope_strategy
 from portflow.report.sections import SECTIONS
+from portflow.report.style import STYLE
 from portflow.report.tables import ResultTable, result_tables
 from portflow.report.tearsheet import Heading, tear_sheet
 from storage import ArtifactStore, RunRecord
-
-STYLE = """
-* { box-sizing: border-box; }
-body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1140px;
-       padding: 0 20px; color: #222; line-height: 1.4; }
-h1 { margin-bottom: 0.2rem; } .meta { color: #666; margin-top: 0; }
-nav { font-size: 0.9rem; margin: 0.8rem 0 1.5rem; }
-nav ul { list-style: none; padding: 0; margin: 0.2rem 0; display: flex; flex-wrap: wrap;
-         gap: 0.3rem 1.2rem; }
-div.table { max-width: 100%; overflow-x: auto; margin: 0.8rem 0 1.4rem; }
-table { border-collapse: collapse; margin: 0.4rem 0 0.3rem; font-size: 0.82rem; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.4rem; text-align: right;
-         vertical-align: top; }
-th { font-weight: 600; min-width: 3.5em; vertical-align: bottom; }
-td { white-space: nowrap; font-variant-numeric: tabular-nums; }
-th:first-child, td:first-child { text-align: left; white-space: normal; min-width: 8em; }
-th.text, td.text { text-align: left; white-space: normal; overflow-wrap: anywhere;
-                   min-width: 12em; }
-figure { margin: 1.2rem 0; } figure img { max-width: 100%; height: auto; display: block; }
-figcaption, .note { color: #555; font-size: 0.85rem; overflow-wrap: anywhere; }
-section { border-top: 2px solid #eee; margin-top: 2rem; }
-h3.tearsheet { border-top: 1px dashed #ccc; padding-top: 1rem; margin-top: 2rem; }
-pre { max-width: 100%; overflow-x: auto; white-space: pre-wrap; overflow-wrap: anywhere;
-      background: #f7f7f7; padding: 0.6rem; font-size: 0.8rem; }
-code { overflow-wrap: anywhere; }
-ul.plain { list-style: none; margin: 0; padding: 0; }
-"""
 
 
 def _frame_html(frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
@@ -139,41 +113,62 @@ def _run_section(run: RunView) -> str:
     )
 
 
-def build_report(store: ArtifactStore, record: RunRecord) -> str:
-    """The report of ``record``: per strategy, its figures, result tables and tear sheet."""
+def strategy_section(store: ArtifactStore, record: RunRecord, strategy: str) -> tuple[str, str]:
+    """One strategy's part of the report: its navigation entry and its section (figures,
+    result tables and tear sheet). Sections do not depend on each other, so the report
+    task can draw them in parallel processes."""
     run = RunView(store, record)
-    tables = result_tables(store, record)
-    sections, links = [], []
-    for strategy in run.strategies():
-        section = SECTIONS[strategy]
-        blocks: list[Heading | Figure | ResultTable] = [*section.figures(run)]
-        blocks += [t for t in tables if scope_strategy(t.scope) == strategy]
-        sheet = section.sheet(run)
-        if sheet is not None:
-            blocks += tear_sheet(sheet)
-        sub = "".join(
-            f' · <a href="#{b.key}">tear sheet</a>' for b in blocks if isinstance(b, Heading)
-        )
-        links.append(f'<li><a href="#{strategy}">{html.escape(section.heading)}</a>{sub}</li>')
-        sections.append(
-            f'<section id="{strategy}"><h2>{html.escape(section.heading)}</h2>'
-            + "".join(_block_html(b) for b in blocks)
-            + "</section>"
-        )
+    section = SECTIONS[strategy]
+    blocks: list[Heading | Figure | ResultTable] = [*section.figures(run)]
+    blocks += [t for t in result_tables(store, record) if scope_strategy(t.scope) == strategy]
+    sheet = section.sheet(run)
+    if sheet is not None:
+        blocks += tear_sheet(sheet)
+    sub = "".join(f' · <a href="#{b.key}">tear sheet</a>' for b in blocks if isinstance(b, Heading))
+    link = f'<li><a href="#{strategy}">{html.escape(section.heading)}</a>{sub}</li>'
+    return link, (
+        f'<section id="{strategy}"><h2>{html.escape(section.heading)}</h2>'
+        + "".join(_block_html(b) for b in blocks)
+        + "</section>"
+    )
+
+
+def draw_section(store_url: str, record: RunRecord, strategy: str) -> tuple[str, str]:
+    """:func:`strategy_section` of the store at ``store_url``: what a worker process of
+    the report task runs (this module imports no Prefect)."""
+    return strategy_section(ArtifactStore(store_url), record, strategy)
+
+
+def build_report(
+    store: ArtifactStore,
+    record: RunRecord,
+    head: str = "",
+    sections: list[tuple[str, str]] | None = None,
+) -> str:
+    """The report of ``record``: per strategy, its figures, result tables and tear sheet.
+
+    ``head``: more elements for the page's head (the report task's content key).
+    ``sections``: the :func:`strategy_section` of every strategy of the run, in
+    ``RunView.strategies()`` order, when drawn elsewhere; drawn here otherwise.
+    """
+    run = RunView(store, record)
+    if sections is None:
+        sections = [strategy_section(store, record, name) for name in run.strategies()]
+    links = [link for link, _ in sections]
     links.append('<li><a href="#run">The run: parameters, versions, data</a></li>')
     links.append('<li><a href="index.html">All runs in this store</a></li>')
     title = f"portflow report — {html.escape(record.config_name)}"
     return "\n".join(
         [
             "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-            "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+            f"{head}<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{title}</title><style>{STYLE}</style></head><body>",
             f"<h1>{title}</h1>",
             f'<p class="meta">run <code>{record.run_id}</code>, finished '
             f"{record.finished_at:%Y-%m-%d %H:%M} UTC; written "
             f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.</p>",
             f"<nav><ul>{''.join(links)}</ul></nav>",
-            *sections,
+            *(body for _, body in sections),
             _run_section(run),
             "</body></html>",
         ]

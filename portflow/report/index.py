@@ -6,9 +6,8 @@ from __future__ import annotations
 import html
 
 from portflow.errors import PortflowError
-from portflow.report.html import STYLE
-from portflow.report.run_view import RunView
-from portflow.report.sections import MOMENT_MODELS, Sweep
+from portflow.report.run_view import MOMENT_MODELS, RunView, Sweep
+from portflow.report.style import STYLE
 from storage import ArtifactStore, RunRecord
 
 INDEX_NAME = "index"
@@ -82,8 +81,9 @@ def headline_figures(run: RunView) -> dict[str, str]:
 def build_index(store: ArtifactStore, records: list[RunRecord], reports: set[str]) -> str:
     """The index page of ``records`` (newest first); ``reports``: run ids with a report."""
     rows = []
+    frames: dict = {}  # one load per artifact: re-runs share most of their versions
     for record in sorted(records, key=lambda r: r.started_at, reverse=True):
-        run = RunView(store, record)
+        run = RunView(store, record, _frames=frames)
         figures = headline_figures(run)
         link = (
             f'<a href="{html.escape(record.run_id)}.html"><code>{record.run_id[:8]}</code></a>'

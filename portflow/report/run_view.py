@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -88,3 +89,52 @@ class RunView:
     def data_scopes(self) -> list[str]:
         """Scopes holding an ingested universe (a ``market_data`` stage)."""
         return [scope for scope in self.scopes() if self.has(scope, "market_data")]
+
+
+MOMENT_MODELS = ("sample", "regime")
+"""The optimization's moment models, in report order (scopes ``optimization[model]``)."""
+
+
+def _middle(values: Sequence[float]) -> float | None:
+    """The middle of the sorted distinct values (the lower one of an even count)."""
+    ordered = sorted(set(values))
+    return ordered[(len(ordered) - 1) // 2] if ordered else None
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """The points of one moment model's sweep that the views show."""
+
+    model: str
+    gamma: float | None
+    tev: float | None
+    sector: float | None
+    """Middle risk aversion, TEV budget and sector-rotation TEV budget (None: not swept)."""
+
+    @classmethod
+    def of(cls, run: RunView, model: str) -> Sweep:
+        weights = run.load(f"optimization[{model}]", "optimized_weights")
+        values = {p: list(f["value"]) for p, f in weights.groupby("problem")}
+        sector = values.get("sector_tev") or values.get("sector_gamma") or []
+        return cls(
+            model, _middle(values.get("gamma", [])), _middle(values.get("tev", [])), _middle(sector)
+        )
+
+    def shown(self) -> list[str]:
+        """Strategy names of the points drawn against the benchmark."""
+        names = ["benchmark"]
+        if self.gamma is not None:
+            names.append(f"gamma={self.gamma:g}")
+        if self.tev is not None:
+            names.append(f"tev={self.tev:g}")
+        if self.sector is not None:
+            names.append(f"sector_tev={self.sector:g}")
+        return names
+
+    def headline(self) -> str | None:
+        """The tear sheet's point: the middle TEV budget, else the middle gamma."""
+        if self.tev is not None:
+            return f"tev={self.tev:g}"
+        if self.gamma is not None:
+            return f"gamma={self.gamma:g}"
+        return None

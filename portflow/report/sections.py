@@ -8,7 +8,7 @@ its own or the top-level one (inputs are found along the lineage, see ``RunView`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,17 +16,9 @@ import pandas as pd
 from portflow.quant.industries import ATTRIBUTION
 from portflow.report import figures
 from portflow.report.figures import Figure
-from portflow.report.run_view import RunView
+from portflow.report.run_view import MOMENT_MODELS, RunView, Sweep
 from portflow.report.tables import allocation_benchmark
 from portflow.report.tearsheet import TearSheetInput
-
-MOMENT_MODELS = ("sample", "regime")
-
-
-def _middle(values: Sequence[float]) -> float | None:
-    """The middle of the sorted distinct values (the lower one of an even count)."""
-    ordered = sorted(set(values))
-    return ordered[(len(ordered) - 1) // 2] if ordered else None
 
 
 def _risk_free(run: RunView, scope: str, stage: str) -> pd.Series:
@@ -203,45 +195,6 @@ def allocation_sheet(run: RunView) -> TearSheetInput:
 
 
 # -- factor-model active optimization ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Sweep:
-    """The points of one moment model's sweep that the views show."""
-
-    model: str
-    gamma: float | None
-    tev: float | None
-    sector: float | None
-    """Middle risk aversion, TEV budget and sector-rotation TEV budget (None: not swept)."""
-
-    @classmethod
-    def of(cls, run: RunView, model: str) -> Sweep:
-        weights = run.load(f"optimization[{model}]", "optimized_weights")
-        values = {p: list(f["value"]) for p, f in weights.groupby("problem")}
-        sector = values.get("sector_tev") or values.get("sector_gamma") or []
-        return cls(
-            model, _middle(values.get("gamma", [])), _middle(values.get("tev", [])), _middle(sector)
-        )
-
-    def shown(self) -> list[str]:
-        """Strategy names of the points drawn against the benchmark."""
-        names = ["benchmark"]
-        if self.gamma is not None:
-            names.append(f"gamma={self.gamma:g}")
-        if self.tev is not None:
-            names.append(f"tev={self.tev:g}")
-        if self.sector is not None:
-            names.append(f"sector_tev={self.sector:g}")
-        return names
-
-    def headline(self) -> str | None:
-        """The tear sheet's point: the middle TEV budget, else the middle gamma."""
-        if self.tev is not None:
-            return f"tev={self.tev:g}"
-        if self.gamma is not None:
-            return f"gamma={self.gamma:g}"
-        return None
 
 
 def _models(run: RunView) -> list[str]:

@@ -10,6 +10,7 @@ import yaml
 from flows.pipeline import pipeline
 from portflow.errors import DataError
 from storage import ArtifactRef, ArtifactStore
+from tasks.report import report_key, written_report
 
 ROOT = Path(__file__).parents[2]
 SHARED = [
@@ -160,6 +161,13 @@ def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     # Paths to copy, not file:// links that a browser refuses to open from the UI.
     assert f"| `{backtest}` | reused | `{store.data_url(backtest)}` |" in artifacts["outputs"]
     assert f"```\n{store.report_url(second.run_id)}\n```" in artifacts["report"]
+    # The second run's report is the first's (same versions and config): a page pointing
+    # to it, written without drawing a figure.
+    assert report_key(second) == report_key(first)
+    assert written_report(store, first.run_id) == (report_key(first), first.run_id)
+    assert written_report(store, second.run_id) == (report_key(first), first.run_id)
+    page = Path(store.report_url(second.run_id).removeprefix("file://")).read_text()
+    assert f'<a href="{first.run_id}.html">' in page and len(page) < 20_000
     assert f"```\n{store.report_url('index')}\n```" in artifacts["report"]
     frontier = frontier_rows(artifacts)
     assert [row["strategy"] for row in frontier][-1] == "benchmark"
@@ -184,7 +192,8 @@ def test_changed_setting_recomputes_only_downstream_stages(copy_store, tmp_path)
         ("hedge", "hedge_backtest"),
         ("hedge", "hedge_metrics"),
     ]
-    assert not [s for s in scoped(rebalanced) if s[0] == "vol_managed"]
+    # Only the universe hedge uses: the top-level data's shared stages do not run.
+    assert {scope for scope, _ in scoped(rebalanced)} == {"hedge.data", "hedge"}
 
 
 def test_bad_data_fails_the_run_with_a_named_error(prefect_harness, tmp_path):

@@ -21,14 +21,16 @@ learn between calls; a fresh instance is built for every backtest.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import cvxpy as cp
 import numpy as np
 import pandas as pd
 
 from portflow.errors import DataError, preview
 from portflow.quant.metrics import PERIODS_PER_YEAR
+
+if TYPE_CHECKING:
+    import cvxpy as cp
 
 TRADING_DAYS = PERIODS_PER_YEAR["daily"]
 """Trading days per year: the optimizer's inputs are annualized with it (for conditioning)."""
@@ -134,6 +136,8 @@ class MeanVariance:
         self._shape: tuple[int, int] | None = None
 
     def _build(self, n_obs: int, n_assets: int) -> None:
+        import cvxpy as cp  # here, not at import: only a mean-variance backtest needs it
+
         weights = cp.Variable(n_assets, name="weights")
         mean = cp.Parameter(n_assets, name="mean")
         centred = cp.Parameter((n_obs, n_assets), name="centred_returns")
@@ -167,8 +171,8 @@ class MeanVariance:
         mean = returns.mean(axis=0)
         self._mean.value = mean * TRADING_DAYS
         self._centred.value = (returns - mean) * np.sqrt(TRADING_DAYS / (n_obs - 1))
-        self._problem.solve(solver=cp.CLARABEL, **CLARABEL_SETTINGS)
-        if self._problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        self._problem.solve(solver="CLARABEL", **CLARABEL_SETTINGS)
+        if self._problem.status not in ("optimal", "optimal_inaccurate"):
             raise DataError(
                 "allocator",
                 "window",

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from statsmodels.regression.rolling import RollingOLS
 
 from portflow.errors import DataError
 from portflow.quant.regression import HacLags, errors_label, ols_fit
@@ -194,6 +192,9 @@ def rolling_beta(
             f"set hedge.rebalance_every between 1 and {max(after_first, 1)}, lower "
             "hedge.beta_window, or widen data.start/data.end",
         )
+    import statsmodels.api as sm  # here, not at import: a warm re-run fits nothing
+    from statsmodels.regression.rolling import RollingOLS
+
     fit = RollingOLS(frame["basket"], sm.add_constant(frame["benchmark"]), window=beta_window).fit()
     positions = rebalance_positions(n, beta_window, rebalance_every)
     out = pd.DataFrame(
