@@ -4,9 +4,9 @@ Everything is measured in this one run, beside its baseline, because the machine
 a core-calibration line (2 processes of pure Python against 1: 2.0x means two free cores)
 opens and closes each part.
 
-Part 1, per solve (n = 20, 500, 1000, 2000 stocks, 5 factors; gamma and TEV problems; 3
-random dates after a warm-up date, 6 sweep values each), the paths interleaved solve by
-solve so that load hits them alike:
+Part 1, per solve (n = 20, 500, 1000, 2000 stocks, 5 factors; gamma and TEV problems; 6
+sweep values at each of 3 random dates, 60 at n = 20, after a warm-up date), the paths
+taking turns date by date so that load hits them alike:
 
 - ``cvxpy``: :class:`portflow.quant.optimization.active_portfolio.ActivePortfolioProblem`
   (compiled once, DPP; the test oracle);
@@ -110,7 +110,7 @@ def random_inputs(rng: np.random.Generator, n: int, k: int = N_FACTORS):
 
 
 # ------------------------------------------------------------------------- part 1
-def per_solve(kind: str, n: int, n_dates: int = 3, seed: int = 0) -> dict:
+def per_solve(kind: str, n: int, n_dates: int, seed: int = 0) -> dict:
     from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem
     from portflow.quant.optimization.direct_problem import DirectActiveProblem
 
@@ -126,23 +126,22 @@ def per_solve(kind: str, n: int, n_dates: int = 3, seed: int = 0) -> dict:
         path.solve(values[0])
     wall = dict.fromkeys(paths, 0.0)
     floor, gap, exact, solves = 0.0, 0.0, 0, 0
-    for inputs in dates[1:]:
-        for name, path in paths.items():
+    for i, inputs in enumerate(dates[1:]):
+        got = {}
+        # Date by date, each path solves the date's values; the order alternates.
+        for name in list(paths)[:: 1 if i % 2 else -1]:
+            path = paths[name]
             started = time.perf_counter()
             path.set_date(inputs)
+            got[name] = [path.solve(value) for value in values]
             wall[name] += time.perf_counter() - started
-        for value in values:
-            got = {}
-            for name, path in paths.items():
-                started = time.perf_counter()
-                got[name] = path.solve(value)
-                wall[name] += time.perf_counter() - started
-            floor += got["direct"].solver_seconds
-            exact += got["direct"].exact
+        for value, oracle, direct in zip(values, got["cvxpy"], got["direct"], strict=True):
+            floor += direct.solver_seconds
+            exact += direct.exact
             solves += 1
-            assert got["cvxpy"].status == got["direct"].status, (kind, n, value)
-            if got["direct"].solved:
-                gap = max(gap, float(np.abs(got["cvxpy"].weights - got["direct"].weights).max()))
+            assert oracle.status == direct.status, (kind, n, value)
+            if direct.solved:
+                gap = max(gap, float(np.abs(oracle.weights - direct.weights).max()))
     return {
         "problem": kind,
         "n": n,
@@ -167,7 +166,7 @@ def part_per_solve(sizes: list[int]) -> None:
     print(header)
     for n in sizes:
         for kind in ("gamma", "tev"):
-            r = per_solve(kind, n)
+            r = per_solve(kind, n, n_dates=max(3, 1200 // n))
             print(
                 f"  {r['problem']:7} {n:>5} {r['cvxpy_ms']:8.2f} {r['direct_ms']:8.2f} "
                 f"{r['floor_ms']:8.2f} {r['cvxpy_ms'] / r['floor_ms']:10.2f}x "

@@ -20,14 +20,16 @@ stocks ``F`` and the fixed ones ``C`` (at a bound):
   program whose optimum is a vertex (at most one free weight).
 
 Every ``V_FF^-1`` product goes through the factor form by the Woodbury identity,
-``O(|F| k^2)``: no n x n matrix is formed. A wrong guess of the active set is corrected
-by primal-dual active-set rounds (a free weight out of its bounds joins the active set, a
-bound with a multiplier of the wrong sign leaves it), usually none.
+``O(|F| k^2)``: no n x n matrix is formed, and what does not depend on the sweep value
+is computed once per active set and date (the sweep values of a date often share one). A
+wrong guess of the active set is corrected by primal-dual active-set rounds (a free weight
+out of its bounds joins the active set, a bound with a multiplier of the wrong sign leaves
+it), usually none.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -55,6 +57,9 @@ class ActiveModel:
         ``100 m``.
     invested : float
         ``1'd = 1 - 1'b`` (0 when the held stocks carry the whole benchmark).
+    faces : dict
+        The value-independent part of each active set met so far (:class:`_Face`): the
+        sweep values of a date often share one.
     """
 
     factor_part: np.ndarray
@@ -63,10 +68,70 @@ class ActiveModel:
     upper: np.ndarray
     expected: np.ndarray
     invested: float
+    faces: dict = field(default_factory=dict, compare=False, repr=False)
 
     def covariance_times(self, d: np.ndarray) -> np.ndarray:
         """``V d`` in the factor form."""
         return self.factor_part @ (self.factor_part.T @ d) + self.specific_part * d
+
+
+@dataclass(frozen=True)
+class _Face:
+    """The problem with an active set held at its bounds: what no sweep value changes.
+
+    ``d`` holds the fixed stocks at their bounds and 0 on the free ones ``F``; ``c`` is
+    what ``1'd_F`` must be; ``ones = V_FF^-1 1``. For the TEV problem, the Lagrange path
+    ``d_F = h + t g`` and its risk ``alpha t^2 + 2 beta t + gamma0``.
+    """
+
+    free: np.ndarray
+    d: np.ndarray
+    c: float
+    inverse_diagonal: np.ndarray
+    WF: np.ndarray
+    DW: np.ndarray
+    core: np.ndarray
+    Vd_fixed: np.ndarray
+    ones: np.ndarray
+    path: tuple[np.ndarray, np.ndarray, float, float, float] | None
+
+    def solve_free(self, right: np.ndarray) -> np.ndarray:
+        """``V_FF^-1 right`` by the Woodbury identity (``right`` of shape (|F|,))."""
+        X = self.inverse_diagonal * right
+        return X - self.DW @ (self.core @ (self.WF.T @ X))
+
+
+def _new_face(kind: Kind, model: ActiveModel, lower, upper) -> _Face | None:
+    b, u, W, v2 = model.benchmark, model.upper, model.factor_part, model.specific_part
+    fixed = lower | upper
+    F = np.flatnonzero(~fixed)
+    specific = v2[F]
+    if F.size == 0 or specific.min() <= 0:  # no free stock, or one without specific risk
+        return None
+    inverse_diagonal = 1.0 / specific
+    d = np.where(lower, -b, np.where(upper, u - b, 0.0))
+    c = model.invested - d.sum()
+    x_fixed = W.T @ d  # exposures of the fixed part (d is 0 on F)
+    WF = W[F]
+    DW = inverse_diagonal[:, None] * WF
+    core = WF.T @ DW
+    core.flat[:: core.shape[0] + 1] += 1.0
+    core = np.linalg.inv(core)  # (I + W_F' D^-1 W_F)^-1, k x k
+    Vd_fixed = WF @ x_fixed  # (V d_C) on F: the diagonal part is 0 off the fixed set
+    face = _Face(F, d, c, inverse_diagonal, WF, DW, core, Vd_fixed, None, None)
+    ones = face.solve_free(np.ones(F.size))
+    path = None
+    if kind == "tev":
+        a, y = face.solve_free(model.expected[F]), face.solve_free(Vd_fixed)
+        g = a - (a.sum() / ones.sum()) * ones
+        h = -y + ((c + y.sum()) / ones.sum()) * ones
+        xg, xh = WF.T @ g, WF.T @ h
+        alpha = xg @ xg + specific @ (g * g)
+        beta = xg @ xh + specific @ (g * h) + g @ Vd_fixed
+        fixed_risk = x_fixed @ x_fixed + v2[fixed] @ d[fixed] ** 2
+        gamma0 = xh @ xh + specific @ (h * h) + 2 * h @ Vd_fixed + fixed_risk
+        path = (g, h, alpha, beta, gamma0)
+    return _Face(F, d, c, inverse_diagonal, WF, DW, core, Vd_fixed, ones, path)
 
 
 def _stationary_point(
@@ -78,61 +143,23 @@ def _stationary_point(
     worse per unit rise of ``d_i``: non-negative at a lower bound, non-positive at an
     upper bound at the optimum. None when the system has no solution.
     """
-    b, u, W, v2 = model.benchmark, model.upper, model.factor_part, model.specific_part
-    fixed = lower | upper
-    F = np.flatnonzero(~fixed)
-    if binding and F.size == 0:
+    if kind == "tev" and not binding:
+        return _vertex(model, value, lower, upper)
+    key = (lower.tobytes(), upper.tobytes())
+    if key not in model.faces:
+        model.faces[key] = _new_face(kind, model, lower, upper)
+    face = model.faces[key]
+    if face is None:
         return None
-    specific = v2[F]
-    if specific.min(initial=1.0) <= 0:  # a free stock without specific risk: no Woodbury
-        return None
-    inverse_diagonal = 1.0 / specific
-    d = np.where(lower, -b, np.where(upper, u - b, 0.0))
-    c = model.invested - d.sum()  # what 1'd_F must be
-    x_fixed = W.T @ d  # exposures of the fixed part (d is 0 on F so far)
-    WF = W[F]
-    DW = inverse_diagonal[:, None] * WF
-    core = WF.T @ DW
-    core.flat[:: core.shape[0] + 1] += 1.0
-    core = np.linalg.inv(core)  # (I + W_F' D^-1 W_F)^-1, k x k
-    Vd_fixed = WF @ x_fixed  # (V d_C) on F: the diagonal part is 0 off the fixed set
-
-    def solve_free(right: np.ndarray) -> np.ndarray:  # V_FF^-1 R by Woodbury
-        X = inverse_diagonal[:, None] * right
-        return X - DW @ (core @ (WF.T @ X))
-
+    F, d = face.free, face.d.copy()
     if kind == "gamma":
         q = model.expected * PERCENT / value  # 100^2 m / gamma
-        r, e = solve_free(np.column_stack([q[F] - 2 * Vd_fixed, np.ones(F.size)])).T
-        mu = (r.sum() - 2 * c) / e.sum()
-        d[F] = (r - mu * e) / 2
+        r = face.solve_free(q[F] - 2 * face.Vd_fixed)
+        mu = (r.sum() - 2 * face.c) / face.ones.sum()
+        d[F] = (r - mu * face.ones) / 2
         return d, 2 * model.covariance_times(d) - q + mu
-    gain = model.expected
-    budget2 = monthly_budget("tev", value) ** 2
-    if not binding:  # a linear program: the free stock (if any) takes what the sum leaves
-        if F.size > 1:
-            return None
-        if F.size == 1:
-            d[F] = c
-            mu = gain[F[0]]
-        else:
-            if abs(c) > 1e-12:
-                return None
-            lo = gain[lower].max(initial=-np.inf)
-            hi = gain[upper].min(initial=np.inf)
-            mu = (lo + hi) / 2 if np.isfinite(lo) and np.isfinite(hi) else min(max(lo, 0), hi)
-        if d @ model.covariance_times(d) > budget2 * (1 + 1e-12):
-            return None
-        return d, -(gain - mu)
-    a, e, y = solve_free(np.column_stack([gain[F], np.ones(F.size), Vd_fixed])).T
-    g = a - (a.sum() / e.sum()) * e
-    h = -y + ((c + y.sum()) / e.sum()) * e
-    xg, xh = WF.T @ g, WF.T @ h
-    alpha = xg @ xg + specific @ (g * g)
-    beta = xg @ xh + specific @ (g * h) + g @ Vd_fixed
-    fixed_risk = x_fixed @ x_fixed + v2[fixed] @ d[fixed] ** 2
-    gamma0 = xh @ xh + specific @ (h * h) + 2 * h @ Vd_fixed + fixed_risk
-    discriminant = beta**2 - alpha * (gamma0 - budget2)
+    g, h, alpha, beta, gamma0 = face.path
+    discriminant = beta**2 - alpha * (gamma0 - monthly_budget("tev", value) ** 2)
     if alpha <= 0 or discriminant < 0:
         return None
     t = (-beta + np.sqrt(discriminant)) / alpha  # t = 1 / (2 lambda)
@@ -140,8 +167,32 @@ def _stationary_point(
         return None
     d[F] = h + t * g
     Vd = model.covariance_times(d)
+    gain = model.expected
     mu = np.mean(gain[F] - Vd[F] / t)
     return d, -(gain - Vd / t - mu) * t
+
+
+def _vertex(model: ActiveModel, value: float, lower, upper):
+    """TEV with a slack budget, a linear program: the free stock (at most one) takes
+    what the sum leaves; the multiplier of the sum lies between the fixed stocks' gains."""
+    b, u, gain = model.benchmark, model.upper, model.expected
+    F = np.flatnonzero(~(lower | upper))
+    d = np.where(lower, -b, np.where(upper, u - b, 0.0))
+    c = model.invested - d.sum()
+    if F.size > 1:
+        return None
+    if F.size == 1:
+        d[F] = c
+        mu = gain[F[0]]
+    else:
+        if abs(c) > 1e-12:
+            return None
+        lo = gain[lower].max(initial=-np.inf)
+        hi = gain[upper].min(initial=np.inf)
+        mu = (lo + hi) / 2 if np.isfinite(lo) and np.isfinite(hi) else min(max(lo, 0), hi)
+    if d @ model.covariance_times(d) > monthly_budget("tev", value) ** 2 * (1 + 1e-12):
+        return None
+    return d, -(gain - mu)
 
 
 def exact_active_weights(
