@@ -64,7 +64,7 @@ RESEARCH_BUDGETS = tuple(float(v) for v in np.round(np.linspace(0.01, 0.10, 19),
 def _burn(units: int) -> float:
     started = time.perf_counter()
     total = 0
-    for i in range(units * 3_000_000):
+    for i in range(units * 5_000_000):
         total += i
     return time.perf_counter() - started
 
@@ -360,9 +360,9 @@ def part_sweep(n_dates: int, n: int, runners: list[str], cvxpy_dates: int, chunk
         print(f"  {core_calibration()}", flush=True)
         first = None
         identical = True
-        for spec in runners:
+        for i, spec in enumerate(runners):
             kind, workers = spec.split(":")
-            run_root = work / f"run-{kind}-{workers}"
+            run_root = work / f"run-{i}"
             shutil.copytree(base, run_root)
             runner = {"kind": kind, "max_workers": int(workers), "chunks": chunks}
             seconds, table = pipeline_sweep(run_root, refs, runner)

@@ -39,9 +39,9 @@ from portflow.quant.optimization.sweep import (
     optimize_active_portfolios,
 )
 from portflow.quant.returns import holding_returns
-from storage import ArtifactStore
+from storage import ArtifactRef, ArtifactStore
 from tasks import pipeline_task
-from tasks.stage import Inputs, Stage, StageResult, run_stage
+from tasks.stage import Inputs, Stage, StageResult, run_stage, stage_version
 
 FACTOR_DATA = Stage(
     "factor_data",
@@ -175,9 +175,11 @@ def compute_chunk(
     arguments: Mapping[str, Any],
     run_id: str | None = None,
 ) -> StageResult:
-    """:func:`tasks.stage.run_stage` in the chunk process pool if one is open, else here."""
+    """:func:`tasks.stage.run_stage` in the chunk process pool if one is open and the chunk
+    needs computing, else here (a reused chunk never starts the pool's processes)."""
     pool = CHUNK_PROCESSES.get()
-    if pool is None:
+    ref = ArtifactRef(stage.name, stage_version(stage, inputs, arguments))
+    if pool is None or ArtifactStore(store_url).exists(ref):
         return run_stage(store_url, stage, inputs, arguments, run_id)
     return pool.submit(run_stage, store_url, stage, inputs, arguments, run_id).result()
 

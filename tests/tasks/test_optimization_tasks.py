@@ -191,6 +191,26 @@ def test_process_pool_runs_the_chunks_and_progress_moves_chunk_by_chunk(
     assert len(logged) == 4 and all(m.startswith("optimization_chunk ") for m in logged)
 
 
+def test_a_reused_chunk_never_goes_to_the_process_pool(sample_run):
+    class NoPool:
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a reused chunk was sent to the process pool")
+
+    store, up = sample_run["store"], sample_run["up"]
+    (start, end), *_ = sample_run["sample"]["ranges"]
+    section = SETTINGS.section(tasks.OPTIMIZATION_CHUNK.config)
+    arguments = tasks.OPTIMIZATION_CHUNK.arguments(
+        section, {"start": start, "end": end, "moments": "sample"}
+    )
+    inputs = {name: up[name] for name in tasks.OPTIMIZATION_CHUNK.inputs}
+    token = tasks.CHUNK_PROCESSES.set(NoPool())
+    try:
+        result = tasks.compute_chunk(store, tasks.OPTIMIZATION_CHUNK, inputs, arguments)
+    finally:
+        tasks.CHUNK_PROCESSES.reset(token)
+    assert result.status == "reused"
+
+
 def test_a_named_error_crosses_the_process_boundary_intact():
     error = DataError("optimization_chunk", "sic", "no stock has a SIC code", "add them")
     copy = pickle.loads(pickle.dumps(error))

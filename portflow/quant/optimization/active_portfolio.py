@@ -46,12 +46,14 @@ CLARABEL_OPTIONS: dict[str, dict[str, float]] = {
 }
 """Clarabel settings by problem. The gamma QP gets tolerances 100 times tighter than the
 defaults (1e-8) for about one more iteration. Measured against the exact optimum (the
-verified KKT point of the tests' reference), on random factor models of 20 to 1,000
-stocks: gamma weights are within 4e-7 of it at worst (median about 2e-9); with the
-defaults they were up to 3e-5 off. The TEV problem keeps the defaults: with 1e-10 its
-second-order cone often stops short (cvxpy's ``optimal_inaccurate`` in a third of the
-solves at n >= 500), and at the defaults its weights are up to 2e-5 from the exact
-optimum (median about 3e-7), the binding budget met to about 1e-8 relative."""
+verified KKT point of the tests' dense reference) on random factor models of 20 to 1,000
+stocks, with and without weight limits and untradable stocks: gamma weights are within
+3.3e-7 of it at worst (median 2e-9); at the defaults they were up to 2e-5 off. The TEV
+problem keeps the defaults, where its weights are up to 7e-6 from the exact optimum
+(median 2e-7; up to 2e-5 on sector problems): at 1e-10 its second-order cone often stops
+short (cvxpy's ``optimal_inaccurate`` in a quarter of the solves at n >= 500) and the
+weights still miss the optimum by up to 4e-6. The direct formulation returns the exact
+optimum instead (:mod:`portflow.quant.optimization.exact_optimum`)."""
 
 
 def _formulate(kind: Kind, n: int, expected, loadings, volatility, root, benchmark, upper, budget):

@@ -35,21 +35,25 @@ what a fresh one does, and each result depends only on its own date and value, w
 the chunking. The percent units keep the data of order 1-100: equilibration saves no
 iterations here.
 
-Accuracy. The interior-point answer (tolerances :data:`TOLERANCE`) is followed by the
-exact optimum on its active set (:mod:`portflow.quant.optimization.exact_optimum`): the
-weights returned are a verified KKT point, exact to rounding (about 1e-14; the tests
-compare them with a dense reference solve). When that check fails (an active set not yet
-settled) the problem is solved again at :data:`RETRY_TOLERANCE` and checked again; if it
-still fails the interior-point weights are returned with ``Solution.exact`` False (within
-about 1e-6 of the optimum at that tolerance). The exact step costs 5-10% of a solve.
+Accuracy (the TEV problem's tolerance, issue 14). The interior-point answer (tolerances
+:data:`TOLERANCE`) is followed by the exact optimum on its active set
+(:mod:`portflow.quant.optimization.exact_optimum`): the weights returned are a verified KKT
+point, exact to rounding (within 4e-15 of the tests' dense reference solve at n = 20 to
+1,000, against up to 2e-5 for Clarabel's own answer at its default tolerances and 4e-6 at
+1e-10, where the TEV cone often ends "almost solved"). When the check fails (an active set
+not yet settled) the problem is solved again at :data:`RETRY_TOLERANCE` and checked again;
+if it still fails, the interior-point weights at 1e-10 are returned with
+``Solution.exact`` False (a few 1e-6 from the optimum at worst); the benchmark counts such
+solves. The exact step costs 5-15% of a solve at n >= 500, about as much as Clarabel's
+solve at n = 20.
 
 Statuses are those cvxpy reports for the same Clarabel outcome (:data:`STATUS`), so the
 sweep's ``status`` column keeps its values: a TEV budget below the smallest tracking
 error the weight limits allow is ``infeasible`` here too.
 
 Speed (``benchmarks/optimization_solver.py``): about 1.1x Clarabel's own solve time at
-n >= 500 and 2-3x at n = 20, against 2.4-3.5x and 8-15x through cvxpy. No cvxpy import:
-a process-pool worker starts in a fraction of a second.
+n >= 500 and 2-2.5x at n = 20, against 2.3-3.4x and 9-17x through cvxpy. No cvxpy import
+(about a second of a process's start-up): the sweep's worker processes never load it.
 """
 
 from __future__ import annotations
