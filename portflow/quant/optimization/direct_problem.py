@@ -33,7 +33,10 @@ because an updated solver keeps the scaling computed from the data it was *built
 (measured: 2e-5 in TEV weights across dates). So a re-used solver returns, bit for bit,
 what a fresh one does, and each result depends only on its own date and value, whatever
 the chunking. The percent units keep the data of order 1-100: equilibration saves no
-iterations here.
+iterations here. Rarely, the homogeneous embedding stalls without it (one of the default
+run's 10,000 solves: a sector problem at gamma = 1 cycling to the iteration limit); an
+unfinished solve (:data:`UNFINISHED`) is repeated by a fresh solver with equilibration,
+built from that date and value alone, so the result still depends on nothing else.
 
 Accuracy (the TEV problem's tolerance, issue 14). The interior-point answer (tolerances
 :data:`TOLERANCE`) is followed by the exact optimum on its active set
@@ -100,13 +103,18 @@ STATUS = {
 """Clarabel's status -> the status cvxpy 1.9 reports for it (its ``CLARABEL.STATUS_MAP``)."""
 
 
-def clarabel_settings(tolerance: float) -> clarabel.DefaultSettings:
-    """Settings of the direct path: one thread, no presolve, no equilibration."""
+UNFINISHED = ("user_limit", SOLVER_ERROR)
+"""Outcomes after which the solve is repeated by a fresh, equilibrated solver."""
+
+
+def clarabel_settings(tolerance: float, equilibrate: bool = False) -> clarabel.DefaultSettings:
+    """Settings of the direct path: one thread, no presolve, no equilibration (but in the
+    fresh solver that repeats an unfinished solve)."""
     settings = clarabel.DefaultSettings()
     settings.verbose = False
     settings.presolve_enable = False
     settings.chordal_decomposition_enable = False
-    settings.equilibrate_enable = False
+    settings.equilibrate_enable = equilibrate
     settings.max_threads = 1
     settings.tol_gap_abs = settings.tol_gap_rel = settings.tol_feas = tolerance
     return settings
@@ -190,8 +198,14 @@ class DirectActiveProblem:
     def __init__(self, kind: Kind, *, tolerance: float = TOLERANCE, exact: bool = True) -> None:
         self.kind = kind
         self.exact = exact
-        self._settings = clarabel_settings(tolerance)
-        self._retry_settings = clarabel_settings(min(tolerance, RETRY_TOLERANCE))
+        retry = min(tolerance, RETRY_TOLERANCE)
+        self._settings = {
+            equilibrate: (
+                clarabel_settings(tolerance, equilibrate),
+                clarabel_settings(retry, equilibrate),
+            )
+            for equilibrate in (False, True)
+        }
         self._key: tuple | None = None
         self._solver = None
 
@@ -254,11 +268,7 @@ class DirectActiveProblem:
             self._q[:m] = -scaled_expected("tev", self._expected, value)
             self._b[layout.budget_row] = monthly_budget("tev", value)
         if self._solver is None:
-            P = layout.P.matrix(self._P if self._P is not None else np.empty(0))
-            A = layout.A.matrix(self._A)
-            self._solver = clarabel.DefaultSolver(
-                P, self._q, A, self._b, layout.cones, self._settings
-            )
+            self._solver = self._new_solver(equilibrate=False)
         elif self._new_date:
             data = {"A": self._A, "q": self._q, "b": self._b}
             if self._P is not None:
@@ -271,25 +281,44 @@ class DirectActiveProblem:
             self._solver.update(b=(np.array([row]), self._b[row : row + 1]))
         self._new_date = False
 
+    def _new_solver(self, equilibrate: bool):
+        layout = self._layout
+        P = layout.P.matrix(self._P if self._P is not None else np.empty(0))
+        A = layout.A.matrix(self._A)
+        settings = self._settings[equilibrate][0]
+        return clarabel.DefaultSolver(P, self._q, A, self._b, layout.cones, settings)
+
     def solve(self, value: float) -> Solution:
         """Solve at sweep ``value`` (gamma, or annualized TEV) for the date last set."""
         started = time.perf_counter()
         self._load(value)
+        solver, equilibrate = self._solver, False
         clock = time.perf_counter()
-        result = self._solver.solve()
+        result = solver.solve()
         solver_seconds = time.perf_counter() - clock
         status = STATUS.get(str(result.status), SOLVER_ERROR)
+        if status in UNFINISHED:
+            # The homogeneous embedding can stall on a badly scaled instance (a handful
+            # of iterations with Ruiz equilibration): a fresh solver built from this
+            # (date, value) alone repeats the solve, so the result still depends on
+            # nothing else.
+            solver, equilibrate = self._new_solver(equilibrate=True), True
+            clock = time.perf_counter()
+            result = solver.solve()
+            solver_seconds += time.perf_counter() - clock
+            status = STATUS.get(str(result.status), SOLVER_ERROR)
         if status not in SOLVED:
             return Solution(status, None, time.perf_counter() - started, solver_seconds)
         d, exact = np.asarray(result.x)[: self._layout.m], False
         if self.exact:
             polished = self._exact(result, value)
-            if polished is None and self._retry_settings.tol_feas < self._settings.tol_feas:
-                self._solver.update(settings=self._retry_settings)
+            settings, retry = self._settings[equilibrate]
+            if polished is None and retry.tol_feas < settings.tol_feas:
+                solver.update(settings=retry)
                 clock = time.perf_counter()
-                result = self._solver.solve()
+                result = solver.solve()
                 solver_seconds += time.perf_counter() - clock
-                self._solver.update(settings=self._settings)
+                solver.update(settings=settings)
                 status = STATUS.get(str(result.status), SOLVER_ERROR)
                 if status not in SOLVED:
                     return Solution(status, None, time.perf_counter() - started, solver_seconds)

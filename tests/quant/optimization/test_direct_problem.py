@@ -145,3 +145,47 @@ def test_a_date_without_holdable_stocks_is_refused():
     )  # fmt: skip
     with pytest.raises(ValueError, match="no stock can be held"):
         DirectActiveProblem("gamma").set_date(empty)
+
+
+STALLING = ProblemInputs(
+    expected=np.array([0.00243921176046753, 0.005969457418257263, 0.022566428612444588,
+                       0.005335550139958338, 0.02409840018454239, 0.005503427607507126,
+                       0.0014677082737591634, 0.010181587650967857]),
+    loadings=np.array([
+        [0.7348661929719296, -0.44059967343988815, -0.08537820941154056],
+        [0.8049804108629226, -0.754328906152141, -0.4019078919059464],
+        [0.8953708358491724, 0.2263254729527288, 1.1568339298447305],
+        [0.22983951243871864, -0.02863929191021552, -0.1321447378353259],
+        [1.7520438440386765, 0.6197407364453222, -0.4436772258145552],
+        [0.9293309889014332, 0.6633717224563968, -0.28099696589671025],
+        [0.7734111531678606, -0.9422313783079012, -0.42653792726519346],
+        [1.0069482601316562, -0.43118138966204456, 0.4242527476169452],
+    ]),
+    specific_variance=np.array([0.0007808855058496589, 0.0018554155738162007,
+                                0.00129067565950909, 0.0012542967139417794,
+                                0.0036972033126429953, 0.0016740899054353527,
+                                0.0007368044500863961, 0.0007270369646571348]),
+    factor_covariance=np.array([
+        [0.001145735039548023, 0.0002990853107344633, -8.449409039548025e-05],
+        [0.0002990853107344633, 0.0005603736158192086, -4.3442937853107364e-06],
+        [-8.449409039548025e-05, -4.3442937853107364e-06, 0.00028548270056497185],
+    ]),
+    benchmark=np.array([0.1, 0.05, 0.15, 0.05, 0.15, 0.15, 0.2, 0.15]),
+    upper=np.ones(8),
+)  # fmt: skip
+"""The sample's sector problem at 2007-06-30 (8 industries, gamma = 1), where Clarabel
+without equilibration stalls (its homogeneous embedding cycles to the iteration limit)."""
+
+
+def test_a_stalled_solve_is_repeated_by_a_fresh_equilibrated_solver():
+    problem = DirectActiveProblem("gamma")
+    problem.set_date(STALLING)
+    problem._load(1.0)
+    assert str(problem._solver.solve().status) == "MaxIterations"  # the case is a real stall
+    solution = problem.solve(1.0)
+    assert solution.status == "optimal" and solution.exact
+    oracle = ActivePortfolioProblem("gamma", 8, 3)
+    oracle.set_date(STALLING)
+    np.testing.assert_allclose(solution.weights, oracle.solve(1.0).weights, atol=1e-6, rtol=0)
+    exact = exact_weights("gamma", STALLING, 1.0, solution.weights)
+    np.testing.assert_allclose(solution.weights, exact, atol=1e-12, rtol=0)
