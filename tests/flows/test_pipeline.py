@@ -45,6 +45,8 @@ OPTIMIZATION = [
     "factor_data",
     "stock_loadings",
     "benchmark_weights",
+    "stock_industries",
+    "holding_returns",
     "factor_moments",
     "regime_factor_moments",
 ]
