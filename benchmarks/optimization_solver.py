@@ -28,9 +28,13 @@ artifact, store) on each runner, beside, in the same run:
   sweep, one thread (and the direct path's own loop around it);
 - cvxpy on one thread, on the first dates (extrapolated).
 
-``--dates N`` solves the first N dates and extrapolates to 241 (said so in the output);
-``--full`` runs all 241. The Prefect server's start (a temporary one unless
-``PREFECT_API_URL`` is set) is paid by a warm-up sweep before the timed ones.
+The dates run in blocks (``--blocks``, 4): every path solves each block in turn, the order
+rotated, and the times add up over the blocks, so that the shared machine's changing load
+hits the paths alike (a calibration line opens each block). A pipeline path pays its
+one-time costs once (the process pool's start, in its first block). ``--dates N`` solves
+the first N dates and extrapolates to 241 (said so in the output; fixed costs are
+extrapolated too); ``--full`` runs all 241. The Prefect server's start (a temporary one
+unless ``PREFECT_API_URL`` is set) is paid by a warm-up sweep before the timed ones.
 
 Run (from the repository root)::
 
@@ -324,23 +328,36 @@ def pipeline_sweep(root: Path, refs: dict, runner: dict) -> tuple[float, pd.Data
     return seconds, ArtifactStore(str(root)).load(result["sample"].ref)
 
 
-def part_sweep(n_dates: int, n: int, runners: list[str], cvxpy_dates: int, chunks: int) -> None:
+def block_frames(frames: dict[str, pd.DataFrame], dates: pd.Index) -> dict[str, pd.DataFrame]:
+    """The stage artifacts restricted to ``dates``."""
+    out = {}
+    for name, frame in frames.items():
+        if name == "factor_moments":
+            out[name] = frame.loc[dates]
+        else:
+            out[name] = frame[frame["date"].isin(dates)].reset_index(drop=True)
+    return out
+
+
+def part_sweep(
+    n_dates: int, n: int, runners: list[str], cvxpy_dates: int, chunks: int, blocks: int
+) -> None:
     scale = RESEARCH_DATES / n_dates
     solves = n_dates * len(RESEARCH_BUDGETS)
     note = (
         ""
         if n_dates == RESEARCH_DATES
-        else f"; x{scale:.2f} extrapolates to {RESEARCH_DATES} dates"
+        else f"; x{scale:.2f} extrapolates to {RESEARCH_DATES} dates (fixed costs included)"
     )
     print(
         f"\nPart 2: TEV sweep, {n_dates} dates x {len(RESEARCH_BUDGETS)} budgets, n = {n}, "
-        f"{N_FACTORS} factors{note}"
+        f"{N_FACTORS} factors{note}\n  The dates run in {blocks} blocks; every path solves "
+        f"each block in turn (order rotated), {max(1, chunks // blocks)} chunk task(s) per "
+        "block, so that the machine's changing load hits the paths alike"
     )
     work = Path(tempfile.mkdtemp(prefix="optimization-solver-"))
     try:
         frames = research_frames(n_dates, n)
-        base = work / "inputs"
-        refs = write_store(base, frames)
         small = work / "warm-up"
         started = time.perf_counter()
         warm = write_store(small, research_frames(2, 50, seed=1))
@@ -349,40 +366,57 @@ def part_sweep(n_dates: int, n: int, runners: list[str], cvxpy_dates: int, chunk
             "  Prefect start-up and a first tiny sweep (not in the figures): "
             f"{time.perf_counter() - started:.1f} s"
         )
-        rows = []
-        print(f"  {core_calibration()}", flush=True)
-        floor = one_thread_floor(frames, n_dates)
-        rows.append(("one-thread floor: Clarabel's solve()", floor["floor"]))
-        rows.append(("direct path, one thread, no pipeline", floor["direct"]))
-        cv_dates = min(cvxpy_dates, n_dates)
-        cv_seconds, cv_weights = cvxpy_sweep(floor["inputs"][:cv_dates])
-        rows.append((f"cvxpy, one thread ({cv_dates} dates)", cv_seconds * n_dates / cv_dates))
-        print(f"  {core_calibration()}", flush=True)
-        first = None
-        identical = True
-        for i, spec in enumerate(runners):
-            kind, workers = spec.split(":")
-            run_root = work / f"run-{i}"
-            shutil.copytree(base, run_root)
-            runner = {"kind": kind, "max_workers": int(workers), "chunks": chunks}
-            seconds, table = pipeline_sweep(run_root, refs, runner)
-            rows.append((f"pipeline sweep, {kind}, {workers} worker(s)", seconds))
-            weights = table.filter(like="w|").to_numpy()
-            first = weights if first is None else first
-            identical &= bool(np.array_equal(weights, first, equal_nan=True))
-            identical &= bool(np.array_equal(weights, floor["weights"], equal_nan=True))
-            print(f"  ... {rows[-1][0]}: {seconds:.1f} s; {core_calibration()}", flush=True)
+        paths = ["one-thread", *runners]
+        seconds = dict.fromkeys(["floor", *paths], 0.0)
+        identical, cv_seconds, gap = True, 0.0, 0.0
+        for b, dates in enumerate(np.array_split(frames["factor_moments"].index, blocks)):
+            print(f"  block {b + 1}/{blocks}: {core_calibration()}", flush=True)
+            block = block_frames(frames, dates)
+            base = work / f"inputs-{b}"
+            refs = write_store(base, block)
+            reference = None
+            for path in paths[b % len(paths) :] + paths[: b % len(paths)]:
+                if path == "one-thread":
+                    floor = one_thread_floor(block, len(dates))
+                    seconds["floor"] += floor["floor"]
+                    seconds[path] += floor["direct"]
+                    weights = floor["weights"]
+                    if b == 0:
+                        cv = floor["inputs"][: min(cvxpy_dates, len(dates))]
+                        cv_seconds, cv_weights = cvxpy_sweep(cv)
+                        cv_seconds *= n_dates / len(cv)
+                        gap = float(np.abs(cv_weights - weights[: len(cv_weights)]).max())
+                else:
+                    kind, workers = path.split(":")
+                    root = work / f"run-{b}-{kind}-{workers}"
+                    shutil.copytree(base, root)
+                    runner = {
+                        "kind": kind,
+                        "max_workers": int(workers),
+                        "chunks": max(1, chunks // blocks),
+                    }
+                    took, table = pipeline_sweep(root, refs, runner)
+                    seconds[path] += took
+                    weights = table.filter(like="w|").to_numpy()
+                reference = weights if reference is None else reference
+                identical &= bool(np.array_equal(weights, reference, equal_nan=True))
+        print(f"  after the last block: {core_calibration()}")
+        labels = {
+            "floor": "one-thread floor: Clarabel's solve()",
+            "one-thread": "direct path, one thread, no pipeline",
+        }
+        rows = [(labels.get(p, f"pipeline sweep, {p.replace(':', ', ')} worker(s)"), s)
+                for p, s in seconds.items()]  # fmt: skip
+        rows.insert(2, (f"cvxpy, one thread (from {min(cvxpy_dates, n_dates)} dates)", cv_seconds))
         print(f"  {'path':42} {'s':>7} {'at 241 dates':>12} {'ms/solve':>9} {'/ floor':>8}")
-        for label, seconds in rows:
+        for label, took in rows:
             print(
-                f"  {label:42} {seconds:7.1f} {seconds * scale:12.1f} "
-                f"{1e3 * seconds / solves:9.2f} {seconds / floor['floor']:7.2f}x"
+                f"  {label:42} {took:7.1f} {took * scale:12.1f} "
+                f"{1e3 * took / solves:9.2f} {took / seconds['floor']:7.2f}x"
             )
-        gap = float(np.abs(cv_weights - floor["weights"][: len(cv_weights)]).max())
         print(
             "  weights identical (bit for bit) across runners and the one-thread loop: "
-            f"{identical}; "
-            f"max |direct - cvxpy| on the cvxpy dates: {gap:.1e}"
+            f"{identical}; max |direct - cvxpy| on the cvxpy dates: {gap:.1e}"
         )
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -403,13 +437,14 @@ def main() -> None:
     )
     parser.add_argument("--chunks", type=int, default=8, help="optimization.runner.chunks")
     parser.add_argument("--cvxpy-dates", type=int, default=8)
+    parser.add_argument("--blocks", type=int, default=4, help="blocks of dates, paths in turn")
     args = parser.parse_args()
     started = time.perf_counter()
     if args.part in ("all", "per-solve"):
         part_per_solve(args.sizes)
     if args.part in ("all", "sweep"):
         dates = RESEARCH_DATES if args.full else args.dates
-        part_sweep(dates, args.n, args.runners, args.cvxpy_dates, args.chunks)
+        part_sweep(dates, args.n, args.runners, args.cvxpy_dates, args.chunks, args.blocks)
     print(f"\ntotal {time.perf_counter() - started:.0f} s")
 
 
