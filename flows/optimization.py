@@ -70,8 +70,12 @@ flow call (``SWEEP_PROGRESS.set(callback)``) to follow the sweep outside Prefect
 
 
 def workers(config: TaskRunnerConfig) -> int:
-    """Chunks computed at once: ``max_workers``, or one per CPU core."""
-    return config.max_workers or os.cpu_count() or 1
+    """Chunks computed at once: ``max_workers``, or one per CPU core this process may use."""
+    if config.max_workers:
+        return config.max_workers
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def optimization_sweep(

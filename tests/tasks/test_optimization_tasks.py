@@ -222,7 +222,7 @@ def test_task_runner_from_config():
         runner = sweeps.build_task_runner(TaskRunnerConfig(kind=kind, max_workers=3))
         assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 3
     bounded = sweeps.build_task_runner(TaskRunnerConfig(kind="threads"))
-    assert bounded._max_workers == os.cpu_count()  # never one thread per chunk
+    assert bounded._max_workers == len(os.sched_getaffinity(0))  # never one thread per chunk
     assert TaskRunnerConfig().kind == "processes"
     remote = sweeps.build_task_runner(TaskRunnerConfig(kind="dask", address="tcp://10.0.0.1:8786"))
     assert type(remote).__name__ == "DaskTaskRunner" and remote.address == "tcp://10.0.0.1:8786"
