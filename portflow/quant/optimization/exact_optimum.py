@@ -118,11 +118,13 @@ def _new_face(kind: Kind, model: ActiveModel, lower, upper) -> _Face | None:
     core.flat[:: core.shape[0] + 1] += 1.0
     core = np.linalg.inv(core)  # (I + W_F' D^-1 W_F)^-1, k x k
     Vd_fixed = WF @ x_fixed  # (V d_C) on F: the diagonal part is 0 off the fixed set
-    face = _Face(F, d, c, inverse_diagonal, WF, DW, core, Vd_fixed, None, None)
-    ones = face.solve_free(np.ones(F.size))
+    ones = inverse_diagonal - DW @ (core @ (WF.T @ inverse_diagonal))  # V_FF^-1 1
     path = None
     if kind == "tev":
-        a, y = face.solve_free(model.expected[F]), face.solve_free(Vd_fixed)
+        a, y = (
+            X - DW @ (core @ (WF.T @ X))
+            for X in (inverse_diagonal * model.expected[F], inverse_diagonal * Vd_fixed)
+        )
         g = a - (a.sum() / ones.sum()) * ones
         h = -y + ((c + y.sum()) / ones.sum()) * ones
         xg, xh = WF.T @ g, WF.T @ h
