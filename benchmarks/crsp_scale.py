@@ -208,6 +208,7 @@ def stage(work: Path, n: int, name: str, csv: bool, sweep_dates: int | None) -> 
                            config=settings.model_dump(mode="json"), started_at=now,
                            finished_at=now, stages=rows)  # fmt: skip
         html = build_report(ArtifactStore(store), record)
+        (work / f"report_{n}.html").write_text(html)
         extra = {"html_kib": len(html) / 1024}
         produced = {}
     else:

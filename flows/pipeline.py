@@ -15,21 +15,23 @@ sweep runs as a subflow on the task runner its config asks for (threads or Dask)
 from __future__ import annotations
 
 import datetime as dt
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from prefect import flow
-from prefect.artifacts import (
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
 from flows.optimization import build_task_runner, optimization_sweep_flow
-from portflow.config import DataConfig, PipelineConfig, Strategy, load_config, with_overrides
+from portflow.config import (
+    KNOBS,
+    DataConfig,
+    PipelineConfig,
+    Strategy,
+    load_config,
+    with_overrides,
+)
 from portflow.errors import DataError
 from portflow.report.tables import result_tables, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
@@ -40,7 +42,7 @@ from tasks.optimization import MOMENTS, OPTIMIZATION_INPUTS, OPTIMIZATION_RESULT
 from tasks.report import report_task
 from tasks.run import PipelineRun
 from tasks.shared import SHARED
-from tasks.vol_managed import VOL_MANAGED
+from tasks.vol_managed import VOL_MANAGED, VOL_MARKET_RETURNS
 
 
 @dataclass
@@ -76,9 +78,21 @@ def hedge_stages(run: PipelineRun, universe: Universe) -> None:
 
 
 def vol_managed_stages(run: PipelineRun, universe: Universe) -> None:
-    """Inverse-variance signals -> managed and unmanaged returns -> evaluation."""
+    """[Factor market return] -> inverse-variance signals -> managed returns -> evaluation."""
     market = universe.require_benchmark("vol_managed")
-    run.submit("vol_managed", VOL_MANAGED, universe.outputs, market=market)
+    available = universe.outputs
+    factors = run.settings.vol_managed.market_factors
+    if factors is not None:
+        source = run.source(factor_source, factors)
+        run.record("vol_managed", source)
+        market_returns = run.submit(
+            "vol_managed",
+            [VOL_MARKET_RETURNS],
+            available | {"factor_source": source},
+            market=market,
+        )
+        available = available | {"monthly_returns": market_returns[VOL_MARKET_RETURNS.name]}
+    run.submit("vol_managed", VOL_MANAGED, available, market=market)
 
 
 def allocation_stages(run: PipelineRun, universe: Universe) -> None:
@@ -92,7 +106,7 @@ def allocation_stages(run: PipelineRun, universe: Universe) -> None:
 def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     """Factor data -> loadings and moments -> sweep subflow (chunks) -> returns -> reports."""
     config = run.settings.optimization
-    factors = factor_source.submit(run.store_url, config.factors, run.run_id)
+    factors = run.source(factor_source, config.factors)
     run.record("optimization", factors)
     inputs = run.submit(
         "optimization",
@@ -182,20 +196,20 @@ def pipeline(
     Returns:
         The run record: the version of every stage, computed or reused.
     """
-    knobs = {
-        "hedge.beta_window": hedge_beta_window,
-        "hedge.rebalance_every": hedge_rebalance_every,
-        "allocation.rebalance": allocation_rebalance,
-        "allocation.rebalance_every": allocation_rebalance_every,
-        "optimization.sweep.tev_budgets": tev_budgets,
-        "optimization.sweep.gammas": risk_aversions,
+    given = {
+        "hedge_beta_window": hedge_beta_window,
+        "hedge_rebalance_every": hedge_rebalance_every,
+        "allocation_rebalance": allocation_rebalance,
+        "allocation_rebalance_every": allocation_rebalance_every,
+        "tev_budgets": tev_budgets,
+        "risk_aversions": risk_aversions,
     }
     settings = with_overrides(
         load_config(config),
         start=start,
         end=end,
         strategies=strategies,
-        settings={path: value for path, value in knobs.items() if value is not None},
+        settings={KNOBS[name]: value for name, value in given.items() if value is not None},
     )
     store_url = store_root or settings.store.root
     run_id = str(flow_run.id or uuid.uuid4().hex)
@@ -212,8 +226,12 @@ def pipeline(
             universes[key] = shared_stages(run, data, scope)
         return universes[key]
 
-    universe_for(None)
-    for strategy in settings.strategies():
+    # Only the universes of the selected strategies (the top-level data's first, when one
+    # uses it); without any strategy, the top-level data's shared stages.
+    strategies = settings.strategies()
+    if not strategies or settings.data in [settings.data_for(s) for s in strategies]:
+        universe_for(None)
+    for strategy in strategies:
         STRATEGY_STAGES[strategy](run, universe_for(strategy))
     rows = run.rows()
 
@@ -232,9 +250,33 @@ def pipeline(
     return record
 
 
+def outputs_markdown(store: ArtifactStore, record: RunRecord) -> str:
+    """Markdown table of every strategy stage's parquet output, with a path to copy.
+
+    Paths, not links: a browser refuses ``file://`` links from the Prefect UI, and a path
+    works as well in a terminal, a notebook or for an object store.
+    """
+    lines = [
+        f"# Outputs of run `{record.run_id}`",
+        "",
+        "Load one in Python with `pandas.read_parquet(PATH)` (fsspec URLs too), or print it "
+        "with `portflow artifacts show STAGE@VERSION --store " + store.url + "`.",
+        "",
+        "| scope | stage@version | status | path |",
+        "|---|---|---|---|",
+    ]
+    for row in record.stages:
+        if scope_strategy(row["scope"]) in STRATEGY_STAGES:
+            ref = ArtifactRef(row["stage"], row["version"])
+            lines.append(
+                f"| {row['scope']} | `{ref}` | {row['status']} | `{store.data_url(ref)}` |"
+            )
+    return "\n".join(lines)
+
+
 def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> None:
-    """Prefect UI artifacts: the stage summary, a table of results per strategy, and a link
-    to the parquet output of every strategy stage."""
+    """Prefect UI artifacts: the stage summary, a table of results per strategy (rows
+    named in their first column), and where the parquet output of every strategy stage is."""
     create_markdown_artifact(
         key="pipeline-summary", markdown=summary, description=f"Stages of run {record.run_id}"
     )
@@ -242,12 +284,8 @@ def publish_artifacts(store: ArtifactStore, record: RunRecord, summary: str) -> 
         create_table_artifact(
             key=table.key, table=table.records(), description=f"{table.title}. {table.note}"
         )
-    for row in record.stages:
-        if scope_strategy(row["scope"]) in STRATEGY_STAGES:
-            ref = ArtifactRef(row["stage"], row["version"])
-            create_link_artifact(
-                key=re.sub(r"[^a-z0-9]+", "-", f"{row['scope']}-{row['stage']}").strip("-"),
-                link=store.data_url(ref),
-                link_text=str(ref),
-                description=f"Parquet output of {ref.stage} ({row['status']} in this run)",
-            )
+    create_markdown_artifact(
+        key="outputs",
+        markdown=outputs_markdown(store, record),
+        description="Where the parquet output of every strategy stage of this run is",
+    )

@@ -1,13 +1,16 @@
 """Versioned, immutable, checksummed artifact store."""
 
-from storage.store import ArtifactRef, ArtifactStore, Manifest, RunRecord
+from storage.records import ArtifactRef, DamagedArtifactError, Manifest, RunRecord, check_name
+from storage.store import ArtifactStore
 from storage.versions import code_version, content_version, lineage_version
 
 __all__ = [
     "ArtifactRef",
     "ArtifactStore",
+    "DamagedArtifactError",
     "Manifest",
     "RunRecord",
+    "check_name",
     "code_version",
     "content_version",
     "lineage_version",

@@ -5,10 +5,15 @@ Layout under ``root`` (a local path or any fsspec URL)::
     <root>/<stage>/<version>/data.parquet
     <root>/<stage>/<version>/manifest.json
     <root>/_runs/<run_id>.json
+    <root>/_reports/<run_id>.html
+    <root>/_quarantine/<stage>/<version>.<utc time>.<tag>/   damaged versions, set aside
 
-A version exists if and only if its manifest exists: the data is written first (to a
-temporary name, then renamed), the manifest last. Versions are never overwritten, and
-the sha256 of the data is verified on every read.
+A version exists if and only if its manifest exists: the data is put in place first, the
+manifest last. Manifests and run records are sealed with the sha256 of their own content,
+the manifest holds the size and sha256 of the data, and both are verified before a version
+is reused and on every read. Versions are never overwritten; a damaged one is moved under
+``_quarantine`` (never deleted) so it can be recomputed. See :mod:`storage.commit` for how
+a local commit survives a kill at any instant.
 """
 
 from __future__ import annotations
@@ -17,81 +22,49 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 import os
+import threading
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import fsspec
 import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
 from portflow import __version__
 from portflow.errors import ArtifactError
+from storage.commit import (
+    LOCK_FILE,
+    commit_lock,
+    is_temp_name,
+    locked_temp_file,
+    seal,
+    unseal,
+)
+from storage.records import (
+    NAME_PATTERN,
+    ArtifactRef,
+    ColumnSchema,
+    DamagedArtifactError,
+    Manifest,
+    RunRecord,
+    check_name,
+)
 from storage.versions import content_version
 
 DATA_FILE = "data.parquet"
 MANIFEST_FILE = "manifest.json"
 RUNS_DIR = "_runs"
 REPORTS_DIR = "_reports"
+QUARANTINE_DIR = "_quarantine"
+REASON_FILE = "reason.txt"
 
-
-@dataclass(frozen=True, order=True)
-class ArtifactRef:
-    """Address of one artifact version; what tasks pass to each other instead of data."""
-
-    stage: str
-    version: str
-
-    def __str__(self) -> str:
-        return f"{self.stage}@{self.version}"
-
-
-class ColumnSchema(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    name: str
-    dtype: str
-
-
-class Manifest(BaseModel):
-    """Everything known about an artifact version; written last, after its data."""
-
-    model_config = ConfigDict(frozen=True, validate_by_name=True, serialize_by_alias=True)
-
-    stage: str
-    version: str
-    params: dict[str, Any]
-    upstream: dict[str, str]
-    rows: int
-    columns: int
-    index: list[str | None]
-    columns_schema: list[ColumnSchema] = Field(alias="schema")
-    sha256: str
-    size_bytes: int
-    code_version: str
-    created_at: dt.datetime
-    run_id: str | None
-    portflow_version: str
-
-    @property
-    def ref(self) -> ArtifactRef:
-        return ArtifactRef(self.stage, self.version)
-
-
-class RunRecord(BaseModel):
-    """The versions one pipeline run produced or reused, so any run can be reproduced."""
-
-    model_config = ConfigDict(frozen=True)
-
-    run_id: str
-    config_name: str
-    config: dict[str, Any]
-    started_at: dt.datetime
-    finished_at: dt.datetime
-    stages: list[dict[str, Any]]
-    """One entry per stage: stage, version, rows, status (computed|reused), seconds."""
+logger = logging.getLogger(__name__)
+Warn = Callable[[str], None]
 
 
 def _utcnow() -> dt.datetime:
@@ -105,22 +78,53 @@ def serialize(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
+def _basename(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _reason(error: ValueError) -> str:
+    """One line for a parse failure (pydantic's own message spans several lines)."""
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "document"
+        return f"{error.error_count()} invalid field(s), first {where}: {first['msg']}"
+    return str(error).splitlines()[0]
+
+
+_IN_PROCESS_LOCK = threading.Lock()
+"""Commit lock of stores without file locks (memory, object stores): this process only."""
+
+
 class ArtifactStore:
     """Immutable, checksummed, versioned DataFrames under a root path or fsspec URL.
+
+    Nothing is created until something is written: opening a store that does not exist
+    (a typo in ``--store``) leaves the file system untouched.
 
     Parameters
     ----------
     root : str
-        Local directory (created if missing) or fsspec URL such as ``memory://portflow``
-        or ``s3://bucket/portflow``.
+        Local directory or fsspec URL such as ``memory://portflow`` or
+        ``s3://bucket/portflow``.
     """
 
     def __init__(self, root: str) -> None:
         self.url = str(root)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        try:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        except (ValueError, ImportError) as error:
+            raise ArtifactError(
+                "store",
+                "root",
+                f"cannot open {self.url!r}: {error}",
+                "use a local path or an fsspec URL such as memory://portflow or "
+                "s3://bucket/portflow (with its fsspec package installed)",
+            ) from None
         self._local = isinstance(self.fs, LocalFileSystem)
-        if self._local:
-            self.fs.makedirs(self.root, exist_ok=True)
+        if self._local and os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise ArtifactError(
+                "store", "root", f"{self.url} is a file, not a directory", "choose a directory"
+            )
 
     def __repr__(self) -> str:
         return f"ArtifactStore({self.url!r})"
@@ -129,6 +133,9 @@ class ArtifactStore:
     def _path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def _version_path(self, ref: ArtifactRef) -> str:
+        return self._path(ref.stage, ref.version)
+
     def _manifest_path(self, ref: ArtifactRef) -> str:
         return self._path(ref.stage, ref.version, MANIFEST_FILE)
 
@@ -136,37 +143,100 @@ class ArtifactStore:
         return self._path(ref.stage, ref.version, DATA_FILE)
 
     def _run_path(self, run_id: str) -> str:
-        return self._path(RUNS_DIR, f"{run_id}.json")
+        return self._path(RUNS_DIR, f"{check_name('run_id', run_id)}.json")
 
     def _report_path(self, run_id: str) -> str:
-        return self._path(REPORTS_DIR, f"{run_id}.html")
+        return self._path(REPORTS_DIR, f"{check_name('run_id', run_id)}.html")
 
     def data_url(self, ref: ArtifactRef) -> str:
         """Full URL of an artifact's parquet file, for links and external readers."""
         return self.fs.unstrip_protocol(self._data_path(ref))
 
+    def url_of(self, path: str) -> str:
+        """Full URL of a path inside the store (for messages)."""
+        return self.fs.unstrip_protocol(path)
+
+    def require(self) -> None:
+        """Raise ArtifactError unless the store exists (read-only commands call this)."""
+        if not self.fs.exists(self.root):
+            raise ArtifactError(
+                "store",
+                "root",
+                f"no store at {self.url}",
+                "check --store (or PORTFLOW_STORE); `portflow run` creates a store",
+            )
+
     # -- writing ------------------------------------------------------------------------
-    def _atomic_write(self, path: str, payload: bytes) -> None:
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the commit lock: a file lock shared by every process locally, else a lock of
+        this process. Failing to take it (a read-only store) is one ArtifactError."""
+        if not self._local:
+            with _IN_PROCESS_LOCK:
+                yield
+            return
+        with ExitStack() as held:
+            with self._writing(self._path(LOCK_FILE)):
+                held.enter_context(commit_lock(self.root))
+            yield
+
+    @contextmanager
+    def _writing(self, path: str) -> Iterator[None]:
+        """Turn an OS error while writing ``path`` into one clear ArtifactError."""
+        try:
+            yield
+        except OSError as error:
+            raise ArtifactError(
+                "store",
+                "root",
+                f"cannot write {self.url_of(path)}: {error.strerror or error}",
+                "choose a writable --store (or store.root) with free space",
+            ) from None
+
+    def _write_file(self, path: str, payload: bytes) -> None:
         """Make ``payload`` appear at ``path`` all at once or not at all.
 
-        Locally: write a uniquely named temporary file in the same directory, then
-        ``os.replace`` it (atomic on POSIX). Object stores commit a single PUT atomically.
+        Locally: a locked temporary file in the same folder, renamed into place
+        (:mod:`storage.commit`). Object stores and memory commit a single PUT atomically.
         """
         parent = path.rsplit("/", 1)[0]
-        self.fs.makedirs(parent, exist_ok=True)
-        if not self._local:
-            self.fs.pipe_file(path, payload)
-            return
-        tmp = f"{parent}/.tmp-{uuid.uuid4().hex}-{path.rsplit('/', 1)[1]}"
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with self._writing(path):
+            self.fs.makedirs(parent, exist_ok=True)
+            if not self._local:
+                self.fs.pipe_file(path, payload)
+                return
+            with locked_temp_file(parent, _basename(path), payload) as temp:
+                os.replace(temp, path)
+
+    def _commit(self, ref: ArtifactRef, data: bytes, manifest: bytes) -> None:
+        """Put ``ref``'s data in place, then its manifest, unless it was committed meanwhile.
+
+        Locally the data is written to a temporary file in the stage folder first (outside
+        the lock, where the slow part is); the rename of the data and the manifest happen
+        under the store's commit lock, so setting a damaged version aside (also under it)
+        never races a commit. On object stores the manifest is the last PUT: a reader never
+        sees a manifest before its data; two writers of one version write identical data.
+        """
+        stage_dir = self._path(ref.stage)
+        with self._writing(stage_dir):
+            if not self._local:
+                with self._lock():
+                    if not self.exists(ref):
+                        self.fs.pipe_file(self._data_path(ref), data)
+                        self.fs.pipe_file(self._manifest_path(ref), manifest)
+                return
+            os.makedirs(stage_dir, exist_ok=True)
+            with (
+                locked_temp_file(stage_dir, f"{ref.version}-{DATA_FILE}", data) as data_temp,
+                self._lock(),
+            ):
+                if self.exists(ref):
+                    return  # another writer committed it: never overwrite
+                os.makedirs(self._version_path(ref), exist_ok=True)
+                os.replace(data_temp, self._data_path(ref))
+                name = f"{ref.version}-{MANIFEST_FILE}"
+                with locked_temp_file(stage_dir, name, manifest) as manifest_temp:
+                    os.replace(manifest_temp, self._manifest_path(ref))
 
     def save(
         self,
@@ -179,7 +249,10 @@ class ArtifactStore:
         code_version: str = "",
         run_id: str | None = None,
     ) -> ArtifactRef:
-        """Persist ``frame`` as ``stage@version`` unless that version already exists.
+        """Persist ``frame`` as ``stage@version`` unless a verified copy already exists.
+
+        A committed copy that fails verification is quarantined first (see
+        :meth:`reusable`), then replaced.
 
         Parameters
         ----------
@@ -206,10 +279,9 @@ class ArtifactStore:
                 stage, "columns", f"non-string column names {bad[:5]}", "name columns with str"
             )
         ref = ArtifactRef(stage, version or content_version(frame))
-        if self.exists(ref):
+        if self.reusable(ref) is not None:
             return ref
         payload = serialize(frame)
-        self._atomic_write(self._data_path(ref), payload)
         manifest = Manifest(
             stage=stage,
             version=ref.version,
@@ -226,65 +298,222 @@ class ArtifactStore:
             run_id=run_id,
             portflow_version=__version__,
         )
-        self._atomic_write(self._manifest_path(ref), manifest.model_dump_json(indent=2).encode())
+        self._commit(ref, payload, seal(manifest.model_dump(mode="json")))
         return ref
 
-    # -- reading ------------------------------------------------------------------------
+    # -- reading and verifying ----------------------------------------------------------
     def exists(self, ref: ArtifactRef) -> bool:
-        """True when the version is complete (its manifest was written)."""
+        """True when the version is committed (its manifest is in place); not verified."""
         return self.fs.exists(self._manifest_path(ref))
 
+    def _damaged(self, ref: ArtifactRef, field: str, problem: str) -> DamagedArtifactError:
+        return DamagedArtifactError(
+            ref.stage,
+            f"{ref}/{field}",
+            problem,
+            "re-run the pipeline (a damaged version is set aside under "
+            f"{QUARANTINE_DIR}/ and recomputed) or run `portflow store verify --repair`",
+        )
+
     def manifest(self, ref: ArtifactRef) -> Manifest:
-        """The manifest of ``ref``; raises ArtifactError if the version does not exist."""
-        if not self.exists(ref):
+        """The verified manifest of ``ref``.
+
+        Raises
+        ------
+        ArtifactError
+            The version does not exist (no manifest).
+        DamagedArtifactError
+            The manifest is unreadable, fails its checksum or names another version.
+        """
+        try:
+            payload = self.fs.cat_file(self._manifest_path(ref))
+        except FileNotFoundError:
             raise ArtifactError(
                 ref.stage,
                 "version",
                 f"no artifact {ref} in {self.url}",
                 "run the pipeline to create it, or list versions with `portflow artifacts list`",
+            ) from None
+        try:
+            manifest = Manifest.model_validate(unseal(payload))
+        except ValueError as error:
+            raise self._damaged(ref, MANIFEST_FILE, _reason(error)) from None
+        if (manifest.stage, manifest.version) != (ref.stage, ref.version):
+            raise self._damaged(
+                ref, MANIFEST_FILE, f"it describes {manifest.stage}@{manifest.version}"
             )
-        return Manifest.model_validate_json(self.fs.cat_file(self._manifest_path(ref)))
+        return manifest
+
+    def _check_data(self, ref: ArtifactRef, manifest: Manifest, size: int, digest: str) -> None:
+        if size != manifest.size_bytes:
+            raise self._damaged(
+                ref,
+                DATA_FILE,
+                f"{DATA_FILE} has {size} bytes, the manifest says {manifest.size_bytes} "
+                "(truncated or replaced)",
+            )
+        if digest != manifest.sha256:
+            raise self._damaged(
+                ref,
+                DATA_FILE,
+                f"checksum mismatch: the manifest says {manifest.sha256[:12]}…, the file has "
+                f"{digest[:12]}… (the file was modified)",
+            )
+
+    def _missing_data(self, ref: ArtifactRef) -> DamagedArtifactError:
+        return self._damaged(ref, DATA_FILE, f"{DATA_FILE} is missing")
+
+    def verify(self, ref: ArtifactRef) -> Manifest:
+        """Verify a committed version without loading it: its manifest's checksum, then
+        the size and sha256 of its data (streamed). Returns the manifest.
+
+        Raises ArtifactError if the version does not exist, DamagedArtifactError (one line
+        naming the problem) if it does not verify.
+        """
+        manifest = self.manifest(ref)
+        path = self._data_path(ref)
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with open(path, "rb") if self._local else self.fs.open(path, "rb") as handle:
+                while chunk := handle.read(1 << 20):
+                    digest.update(chunk)
+                    size += len(chunk)
+        except FileNotFoundError:
+            raise self._missing_data(ref) from None
+        self._check_data(ref, manifest, size, digest.hexdigest())
+        return manifest
+
+    def reusable(self, ref: ArtifactRef, warn: Warn | None = None) -> Manifest | None:
+        """The manifest of ``ref`` if it is committed and verifies; else None.
+
+        A committed version that fails :meth:`verify` is set aside (:meth:`quarantine`)
+        and reported in one line through ``warn`` (default: this module's logger), so the
+        caller recomputes it.
+        """
+        try:
+            return self.verify(ref)
+        except DamagedArtifactError as damage:
+            where = self.quarantine(ref, damage.problem)
+            if where is not None:
+                (warn or logger.warning)(
+                    f"[{ref.stage}] {damage.field}: {damage.problem}; set aside in {where}, "
+                    "recomputing"
+                )
+            return None
+        except ArtifactError:
+            return None
 
     def load(self, ref: ArtifactRef) -> pd.DataFrame:
-        """Read ``ref``'s data after verifying its sha256 against the manifest."""
+        """Read ``ref``'s data after verifying its manifest, size and sha256."""
         manifest = self.manifest(ref)
-        payload = self.fs.cat_file(self._data_path(ref))
-        digest = hashlib.sha256(payload).hexdigest()
-        if digest != manifest.sha256:
-            raise ArtifactError(
-                ref.stage,
-                DATA_FILE,
-                f"checksum mismatch for {ref}: manifest says {manifest.sha256[:12]}…, "
-                f"file has {digest[:12]}… (the file was modified or truncated)",
-                f"delete {self.fs.unstrip_protocol(self._path(ref.stage, ref.version))} "
-                "and re-run the pipeline to recompute it",
-            )
+        try:
+            payload = self.fs.cat_file(self._data_path(ref))
+        except FileNotFoundError:
+            raise self._missing_data(ref) from None
+        self._check_data(ref, manifest, len(payload), hashlib.sha256(payload).hexdigest())
         return pd.read_parquet(io.BytesIO(payload))
 
-    def stages(self) -> list[str]:
-        """Stage names that have at least one directory in the store."""
-        if not self.fs.exists(self.root):
-            return []
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.root, detail=False)]
-        return sorted(n for n in names if not n.startswith(("_", ".")))
+    # -- setting damaged entries aside --------------------------------------------------
+    def quarantine(self, ref: ArtifactRef, reason: str) -> str | None:
+        """Move a damaged version under ``_quarantine/`` so it can be recomputed.
 
-    def manifests(self, stage: str | None = None) -> list[Manifest]:
-        """Manifests of every complete version, oldest first; of one stage if given."""
+        Under the commit lock, the version is verified again first: if it verifies now (a
+        concurrent writer committed a good copy) or is no longer committed, nothing moves
+        and None is returned. Otherwise returns the URL of the quarantined copy, which
+        holds the original files and ``reason.txt``.
+        """
+        with self._lock():
+            try:
+                self.verify(ref)
+                return None
+            except DamagedArtifactError:
+                pass
+            except ArtifactError:
+                return None
+            return self._set_aside(self._version_path(ref), (ref.stage, ref.version), reason)
+
+    def quarantine_run(self, path: str, reason: str) -> str:
+        """Move an unreadable run record (a path from :meth:`run_entries`) aside."""
+        with self._lock():
+            return self._set_aside(path, (RUNS_DIR, _basename(path)), reason)
+
+    def _set_aside(self, path: str, where: tuple[str, str], reason: str) -> str:
+        """Move ``path`` into ``_quarantine/<where[0]>/<where[1]>.<utc time>.<tag>/``.
+
+        A version folder becomes that folder, a file goes inside it; ``reason.txt`` says
+        why. Locally one rename (atomic); on object stores a copy, then the delete of the
+        manifest first (which uncommits the version), then of the rest.
+        """
+        stamp = f"{_utcnow():%Y%m%dT%H%M%SZ}.{uuid.uuid4().hex[:6]}"
+        target = self._path(QUARANTINE_DIR, where[0], f"{where[1]}.{stamp}")
+        folder = self.fs.isdir(path)
+        destination = target if folder else f"{target}/{_basename(path)}"
+        with self._writing(target):
+            self.fs.makedirs(destination.rsplit("/", 1)[0], exist_ok=True)
+            if self._local:
+                os.rename(path, destination)
+            else:
+                self.fs.copy(path, destination, recursive=folder)
+                if folder and self.fs.exists(f"{path}/{MANIFEST_FILE}"):
+                    self.fs.rm(f"{path}/{MANIFEST_FILE}")
+                self.fs.rm(path, recursive=folder)
+            self.fs.pipe_file(f"{target}/{REASON_FILE}", f"{reason}\n".encode())
+        return self.url_of(target)
+
+    # -- listing ------------------------------------------------------------------------
+    def _entries(self, path: str) -> list[dict[str, Any]]:
+        """Entries of a folder (name, type, size...); empty if it does not exist."""
+        try:
+            return self.fs.ls(path, detail=True)
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def stages(self) -> list[str]:
+        """Stage names that have at least one folder in the store."""
+        return sorted(
+            name
+            for entry in self._entries(self.root)
+            if entry["type"] == "directory"
+            and NAME_PATTERN.fullmatch(name := _basename(entry["name"]))
+        )
+
+    def version_entries(self, stage: str) -> list[tuple[str, dict[str, Any]]]:
+        """(version name, entry) of each folder of ``stage`` that may hold a version.
+
+        Temporary files and names that are not versions are left out.
+        """
+        return [
+            (name, entry)
+            for entry in self._entries(self._path(check_name("stage", stage)))
+            if entry["type"] == "directory"
+            and NAME_PATTERN.fullmatch(name := _basename(entry["name"]))
+        ]
+
+    def manifests(self, stage: str | None = None, warn: Warn | None = None) -> list[Manifest]:
+        """Manifests of every committed version, oldest first; of one stage if given.
+
+        Uncommitted versions (no manifest) are skipped; an unreadable manifest is skipped
+        with one line through ``warn`` (default: the module logger) instead of failing the
+        whole listing. Data is not verified here (see :meth:`verify`).
+        """
         found = []
-        for name in [stage] if stage else self.stages():
-            base = self._path(name)
-            if not self.fs.exists(base):
-                continue
-            for version_dir in self.fs.ls(base, detail=False):
-                ref = ArtifactRef(name, version_dir.rstrip("/").rsplit("/", 1)[-1])
-                if self.exists(ref):
-                    found.append(self.manifest(ref))
+        for name in [stage] if stage is not None else self.stages():
+            for version, _ in self.version_entries(name):
+                try:
+                    found.append(self.manifest(ArtifactRef(name, version)))
+                except DamagedArtifactError as damage:
+                    (warn or logger.warning)(f"skipped: {damage}")
+                except ArtifactError:
+                    continue
         return sorted(found, key=lambda m: (m.created_at, m.stage))
 
-    def resolve(self, spec: str) -> ArtifactRef:
+    def resolve(self, spec: str, warn: Warn | None = None) -> ArtifactRef:
         """Turn ``STAGE`` (latest version) or ``STAGE@VERSION`` (a unique prefix) into a ref."""
         stage, _, prefix = spec.partition("@")
-        candidates = [m for m in self.manifests(stage) if m.version.startswith(prefix)]
+        if prefix and self.exists(exact := ArtifactRef(stage, prefix)):
+            return self.manifest(exact).ref  # a damaged version says so, in one error
+        candidates = [m for m in self.manifests(stage, warn) if m.version.startswith(prefix)]
         if not candidates:
             raise ArtifactError(
                 stage,
@@ -303,12 +532,56 @@ class ArtifactStore:
 
     # -- run records --------------------------------------------------------------------
     def save_run(self, record: RunRecord) -> None:
-        """Persist a run record (atomically)."""
-        self._atomic_write(self._run_path(record.run_id), record.model_dump_json(indent=2).encode())
+        """Commit a run record: sealed with its checksum, written atomically."""
+        self._write_file(self._run_path(record.run_id), seal(record.model_dump(mode="json")))
 
-    def run(self, run_id: str) -> RunRecord:
+    def run_entries(self) -> list[str]:
+        """Paths of the committed-looking run records (``<run_id>.json``, no temp files)."""
+        return sorted(
+            entry["name"]
+            for entry in self._entries(self._path(RUNS_DIR))
+            if entry["type"] == "file"
+            and not is_temp_name(name := _basename(entry["name"]))
+            and name.endswith(".json")
+        )
+
+    def read_run(self, path: str) -> RunRecord:
+        """The run record at ``path``; DamagedArtifactError if it does not verify."""
+        name = _basename(path)
+        try:
+            record = RunRecord.model_validate(unseal(self.fs.cat_file(path)))
+        except FileNotFoundError:
+            raise ArtifactError("runs", name, "the run record vanished", "list again") from None
+        except ValueError as error:
+            problem = _reason(error)
+        else:
+            if f"{record.run_id}.json" == name:
+                return record
+            problem = f"it holds run {record.run_id}"
+        raise DamagedArtifactError(
+            "runs",
+            f"{RUNS_DIR}/{name}",
+            problem,
+            "run `portflow store verify --repair` to set it aside",
+        )
+
+    def runs(self, warn: Warn | None = None) -> list[RunRecord]:
+        """Every committed run record, oldest first.
+
+        Temporary files are never read; a record that does not verify is skipped with one
+        line through ``warn`` (default: the module logger).
+        """
+        records = []
+        for path in self.run_entries():
+            try:
+                records.append(self.read_run(path))
+            except ArtifactError as error:
+                (warn or logger.warning)(f"skipped: {error}")
+        return sorted(records, key=lambda r: r.started_at)
+
+    def run(self, run_id: str, warn: Warn | None = None) -> RunRecord:
         """The run record ``run_id`` (a unique prefix is enough)."""
-        matches = [r for r in self.runs() if r.run_id.startswith(run_id)]
+        matches = [r for r in self.runs(warn) if r.run_id.startswith(run_id)]
         if len(matches) != 1:
             problem = "no run" if not matches else f"{len(matches)} runs"
             raise ArtifactError(
@@ -319,23 +592,12 @@ class ArtifactStore:
             )
         return matches[0]
 
+    # -- reports ------------------------------------------------------------------------
     def save_report(self, run_id: str, html: str) -> str:
         """Write the HTML report of a run (atomically); return its URL."""
-        self._atomic_write(self._report_path(run_id), html.encode())
+        self._write_file(self._report_path(run_id), html.encode())
         return self.report_url(run_id)
 
     def report_url(self, run_id: str) -> str:
         """URL of the HTML report of a run (written at the end of the run)."""
         return self.fs.unstrip_protocol(self._report_path(run_id))
-
-    def runs(self) -> list[RunRecord]:
-        """Every run record, oldest first."""
-        base = self._path(RUNS_DIR)
-        if not self.fs.exists(base):
-            return []
-        records = [
-            RunRecord.model_validate_json(self.fs.cat_file(p))
-            for p in self.fs.ls(base, detail=False)
-            if p.endswith(".json")
-        ]
-        return sorted(records, key=lambda r: r.started_at)

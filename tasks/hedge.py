@@ -1,4 +1,4 @@
-"""The beta-hedge stages: volume weights -> basket -> beta -> costed backtest -> metrics.
+"""The beta-hedge stages: volume weights -> basket -> beta -> financed, costed backtest -> metrics.
 
 Each stage depends on only the ``hedge`` fields it uses, so changing, say, ``cost_rate``
 recomputes the backtest and its metrics but not the weights or the betas.
@@ -41,9 +41,9 @@ HEDGE_ROLLING_BETA = Stage(
 HEDGE_BACKTEST = Stage(
     "hedge_backtest",
     hedge_backtest,
-    inputs=("basket_returns", "hedge_rolling_beta"),
+    inputs=("basket_returns", "hedge_rolling_beta", "risk_free_daily"),
     config="hedge",
-    fields=("convention", "cost_rate", "capital"),
+    fields=("convention", "cost_rate", "borrow_fee", "capital"),
 )
 HEDGE_METRICS = Stage(
     "hedge_metrics",

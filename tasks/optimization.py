@@ -109,7 +109,7 @@ OPTIMIZED_RETURNS = Stage(
 OPTIMIZATION_REPORT = Stage(
     "optimization_report",
     optimization_report,
-    inputs=("optimized_returns", "optimized_weights"),
+    inputs=("optimized_returns", "optimized_weights", "benchmark_weights"),
 )
 CRISIS_REPORT = Stage(
     "crisis_report", crisis_report, inputs=("optimized_returns",), config="optimization.report"

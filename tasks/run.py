@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prefect import Task
+from pydantic import BaseModel
 
 from portflow.config import PipelineConfig
 from tasks.stage import Stage, StageResult, stage_task, task_for
@@ -48,6 +49,7 @@ class PipelineRun:
         self.run_id = run_id
         self.inline = inline
         self.scoped: list[tuple[str, Any]] = []
+        self._sources: dict[str, Any] = {}
 
     def submit(
         self,
@@ -93,6 +95,18 @@ class PipelineRun:
             return function(self.store_url, stage, inputs, arguments, self.run_id)
         task = task if task is not None else task_for(stage)
         return task.submit(self.store_url, stage, inputs, arguments, self.run_id)
+
+    def source(self, task: Any, config: BaseModel) -> Any:
+        """Submit a source task (``factor_source``) once per distinct config in this run.
+
+        Two strategies that read the same source (the optimization's factors and the
+        volatility-managed market's) share one task run and one artifact.
+        """
+        key = f"{task.name}:{config.model_dump_json()}"
+        if key not in self._sources:
+            run = task.fn if self.inline else task.submit
+            self._sources[key] = run(self.store_url, config, self.run_id)
+        return self._sources[key]
 
     def record(self, scope: str, *outputs: Any) -> None:
         """Add outputs (results or futures) to the run record under ``scope``."""

@@ -5,11 +5,18 @@ name of its artifact, its pure function in :mod:`portflow.quant`, the names of i
 (the function's DataFrame arguments, each the output of the upstream stage of that name)
 and the config fields it depends on. The flow wires declarations by these names
 (:class:`tasks.run.PipelineRun`); :func:`run_stage` versions them by lineage, reuses a
-version that exists and otherwise computes and saves it.
+version that exists and verifies, and otherwise computes and saves it.
+
+Reuse is verified: a version is reused only when its manifest's checksum and its data's
+size and sha256 match (:meth:`storage.ArtifactStore.reusable`). A damaged version is set
+aside under the store's ``_quarantine/`` and recomputed, with one warning line in the run's
+log.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +24,8 @@ from functools import cache
 from typing import Any, Literal, Protocol
 
 import pandas as pd
-from prefect import Task
+from prefect import Task, get_run_logger
+from prefect.exceptions import MissingContextError
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 
@@ -31,6 +39,29 @@ from storage import (
 from tasks import pipeline_task
 
 Status = Literal["computed", "reused"]
+
+logger = logging.getLogger(__name__)
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity where the system has one)."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The run's logger (the Prefect UI and the terminal) inside a flow or task run;
+    outside one (tests, inline runs), this module's logger."""
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logger
+
+
+def warn(message: str) -> None:
+    """One warning line in the run's log (see :func:`run_logger`)."""
+    run_logger().warning(message)
 
 
 @dataclass(frozen=True)
@@ -66,8 +97,9 @@ Inputs = Mapping[str, StageResult | Sequence[StageResult]]
 class Stage:
     """One pipeline stage: its artifact's name, its pure function, its inputs, its config.
 
-    ``function`` is called as ``function(**{input: DataFrame}, **arguments)``, so the input
-    names and the config field names are its keyword arguments.
+    ``function`` is called as ``function(**{input: DataFrame}, **arguments, **runtime())``,
+    so the input names, the config field names and the run-time names are its keyword
+    arguments.
 
     Attributes
     ----------
@@ -91,6 +123,11 @@ class Stage:
     params : callable, optional
         For a slice that is derived rather than selected: ``params(section, **context)``
         returns the arguments as a config model (e.g. one LSTM allocator's settings).
+    runtime : callable, optional
+        ``runtime()`` returns keyword arguments made when the stage computes, in its task's
+        thread: a progress callback that logs to the task's run logger, how many threads
+        to train with. They reach the function but not the lineage, so they must not
+        change its result.
     """
 
     name: str
@@ -100,6 +137,7 @@ class Stage:
     fields: tuple[str, ...] | None = None
     context: tuple[str, ...] = ()
     params: Callable[..., BaseModel] | None = None
+    runtime: Callable[[], Mapping[str, Any]] | None = None
 
     def arguments(self, section: BaseModel | None, context: Mapping[str, Any]) -> dict[str, Any]:
         """The function's keyword arguments: the section's fields and the context values."""
@@ -132,12 +170,12 @@ def persist(
     code: str = "",
     run_id: str | None = None,
 ) -> StageResult:
-    """Save ``frame`` unless that version exists, and report whether it was new.
+    """Save ``frame`` unless that version exists and verifies; report whether it was new.
 
     ``version`` defaults to the content hash of ``frame`` (for ingested data).
     """
     ref = ArtifactRef(stage, version or content_version(frame))
-    status: Status = "reused" if store.exists(ref) else "computed"
+    status: Status = "reused" if store.reusable(ref, warn) else "computed"
     if status == "computed":
         store.save(
             stage,
@@ -171,7 +209,7 @@ def cached_download(
     started = time.perf_counter()
     request = source.request()
     ref = ArtifactRef(stage, lineage_version(stage, "", request, {}))
-    if store.exists(ref):
+    if store.reusable(ref, warn):
         raw = store.load(ref)
         return raw, StageResult(
             stage, ref.version, len(raw), "reused", time.perf_counter() - started
@@ -228,7 +266,7 @@ def run_stage(
     -------
     StageResult
         The version is the lineage hash of the stage's name, its code, its arguments and
-        its upstream versions: "reused" when that version already exists.
+        its upstream versions: "reused" when that version already exists and verifies.
     """
     started = time.perf_counter()
     store = ArtifactStore(store_url)
@@ -237,16 +275,19 @@ def run_stage(
     code = code_version(stage.function)
     version = stage_version(stage, inputs, arguments)
     ref = ArtifactRef(stage.name, version)
-    if store.exists(ref):
-        rows = store.manifest(ref).rows
-        return StageResult(stage.name, version, rows, "reused", time.perf_counter() - started)
+    manifest = store.reusable(ref, warn)
+    if manifest is not None:
+        return StageResult(
+            stage.name, version, manifest.rows, "reused", time.perf_counter() - started
+        )
     frames = {
         name: store.load(value.ref)
         if isinstance(value, StageResult)
         else [store.load(item.ref) for item in value]
         for name, value in inputs.items()
     }
-    frame = stage.function(**frames, **arguments)
+    runtime = stage.runtime() if stage.runtime is not None else {}
+    frame = stage.function(**frames, **arguments, **runtime)
     return persist(
         store,
         stage.name,

@@ -8,23 +8,28 @@ os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "90"
-os.environ.pop("PREFECT_API_URL", None)
-os.environ.pop("PORTFLOW_STORE", None)
+os.environ["PORTFLOW_PREFECT_DISCOVER"] = "0"  # never a developer's `portflow serve`
+for name in ("PREFECT_API_URL", "PORTFLOW_STORE", "PORTFLOW_DEBUG"):
+    os.environ.pop(name, None)
 
 import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def prefect_harness():
-    """One Prefect test server for the whole session (it takes seconds to start)."""
+    """One temporary Prefect server for the whole session (``portflow.prefect_server``):
+    its own database, a patient start that retries every transient error, always stopped,
+    even when pytest is ended by a signal or killed. Yields its ``PrefectAPI`` (``.url``);
+    ``PREFECT_API_URL`` points at it meanwhile, so CLI runs in tests use it too."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-    from prefect.testing.utilities import prefect_test_harness
+
+    from portflow.prefect_server import prefect_api
 
     with (
-        prefect_test_harness(server_startup_timeout=90),
+        prefect_api(discover=False) as api,
         temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
     ):
-        yield
+        yield api
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from portflow.config.data import (
     YFinanceData,
 )
 from portflow.config.pipeline import (
+    KNOBS,
     STRATEGIES,
     ConfigError,
     MonthlyConfig,
@@ -31,6 +32,7 @@ from portflow.config.pipeline import (
 
 __all__ = [
     "AllocationConfig",
+    "KNOBS",
     "STRATEGIES",
     "Strategy",
     "with_overrides",

@@ -40,10 +40,11 @@ class HedgeConfig(Frozen):
         description="Weight by dollar volume (close x volume) instead of share volume. Share "
         "volume jumps at splits when the source does not adjust it (sample tech4).",
     )
-    hac_lags: NonNegativeInt | None = Field(
+    hac_lags: NonNegativeInt | Literal["auto"] | None = Field(
         None,
         description="Newey-West (HAC) lags for the full-sample regression's standard errors; "
-        "null = classic OLS errors.",
+        "auto = the Newey-West rule floor(4 (T/100)^(2/9)) for T daily returns; null = "
+        "classic OLS errors.",
     )
     beta_window: int = Field(
         252,
@@ -62,7 +63,16 @@ class HedgeConfig(Frozen):
         ge=0.0,
         lt=1.0,
         description="Transaction cost per unit of traded notional (0.0005 = 5 bp of each dollar "
-        "bought or sold at a rebalance).",
+        "bought or sold): the hedge's rebalances and the basket's daily re-weighting to its "
+        "volume weights.",
+    )
+    borrow_fee: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Annual fee for borrowing the shorted benchmark, decimal (0.003 = 30 bp a "
+        "year), accrued actual/360 on the short notional; the short's proceeds earn the "
+        "risk-free rate like the rest of the cash.",
     )
     capital: float = Field(
         1_000_000.0,

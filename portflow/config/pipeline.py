@@ -171,14 +171,42 @@ def find_config(name_or_path: str | Path) -> Path:
     )
 
 
+class _ConfigLoader(yaml.SafeLoader):
+    """``yaml.safe_load``'s loader, except that dates stay text: the schema parses them, so
+    an impossible date (``2010-13-45``) is an error that names its field."""
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, pattern) for tag, pattern in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_config(name_or_path: str | Path) -> PipelineConfig:
-    """Read a YAML config (a path, or a name in ``configs/``) with ``yaml.safe_load``."""
+    """Read a YAML config (a path, or a name in ``configs/``) with a safe loader."""
     path = find_config(name_or_path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), [("(file)", f"cannot read it as text: {exc}")]) from None
+    try:
+        raw = yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [("(file)", f"not valid YAML: {exc}")]) from None
+        problem = " ".join(str(exc).split())  # one line, with the line and column
+        raise ConfigError(str(path), [("(file)", f"not valid YAML: {problem}")]) from None
     return parse_config(raw, str(path))
+
+
+KNOBS = {
+    "hedge_beta_window": "hedge.beta_window",
+    "hedge_rebalance_every": "hedge.rebalance_every",
+    "allocation_rebalance": "allocation.rebalance",
+    "allocation_rebalance_every": "allocation.rebalance_every",
+    "tev_budgets": "optimization.sweep.tev_budgets",
+    "risk_aversions": "optimization.sweep.gammas",
+}
+"""Run parameter (of the flow, its deployments and ``portflow run``) -> the config field it
+overrides (None keeps the config's value)."""
 
 
 def with_overrides(

@@ -2,9 +2,14 @@
 
 The source gives a rate per period, either monthly (Ken French ``RF``) or daily (from a
 T-bill yield). Both calendars are derived here, so every strategy uses the same rates.
+The trading days of a month the data only partly covers come from the exchange calendar
+of ``exchange_calendars`` (:data:`EXCHANGE`).
 """
 
 from __future__ import annotations
+
+import warnings
+from functools import cache
 
 import pandas as pd
 
@@ -13,6 +18,35 @@ from portflow.errors import DataError, preview
 DAILY_CARRY_LIMIT = 5
 """Days a daily quote is carried forward onto stock trading days it lacks (e.g. bond-market
 holidays such as Columbus Day, when stock exchanges are open)."""
+
+
+EXCHANGE = "XNYS"
+"""The New York Stock Exchange: the calendar of the sample data and of US listings (NASDAQ
+closes on the same days)."""
+
+
+@cache
+def exchange_sessions(month_end: pd.Timestamp) -> frozenset[pd.Timestamp]:
+    """The :data:`EXCHANGE`'s trading days in the month ending ``month_end``."""
+    import exchange_calendars  # here, not at import: a warm re-run computes no calendar
+
+    first = month_end - pd.offsets.MonthBegin(1)
+    with warnings.catch_warnings():  # exchange_calendars 4.13 on pandas 3: a deprecation
+        warnings.filterwarnings("ignore", message="Series.values returning an ndarray")
+        calendar = exchange_calendars.get_calendar(EXCHANGE, start=first, end=month_end)
+    return frozenset(pd.DatetimeIndex(calendar.sessions).as_unit("ns"))
+
+
+def trading_days_in_month(days: pd.DatetimeIndex, month_end: pd.Timestamp) -> int:
+    """Trading days of a month of which the calendar may hold only ``days``.
+
+    The exchange's sessions of that month when ``days`` are all sessions (the calendar is
+    the exchange's), else the month's weekdays (holidays unknown).
+    """
+    sessions = exchange_sessions(pd.Timestamp(month_end).normalize())
+    if set(pd.DatetimeIndex(days).as_unit("ns")) <= sessions:
+        return len(sessions)
+    return len(pd.bdate_range(month_end - pd.offsets.MonthBegin(1), month_end))
 
 
 def _source_series(risk_free_source: pd.DataFrame) -> tuple[pd.Series, str]:
@@ -100,8 +134,12 @@ def daily_risk_free(risk_free_source: pd.DataFrame, daily_returns: pd.DataFrame)
         ``(1 + rf_m) ** (1 / n_m) - 1``, so the days of a month compound exactly to
         ``rf_m``. ``n_m`` is the month's number of trading days in the calendar, except in
         the calendar's first and last months, which may be cut short: there ``n_m`` is the
-        month's number of weekdays. From a daily source, quotes are carried forward at
-        most :data:`DAILY_CARRY_LIMIT` days onto trading days that lack one.
+        month's number of trading days on the exchange (:func:`trading_days_in_month`), so
+        a complete edge month also compounds exactly to ``rf_m`` and a cut one to its
+        share of it. Where the calendar is not the exchange's (a date that is not one of
+        its sessions), ``n_m`` is the month's number of weekdays. From a daily source,
+        quotes are carried forward at most :data:`DAILY_CARRY_LIMIT` days onto trading
+        days that lack one.
     """
     rates, frequency = _source_series(risk_free_source)
     calendar = daily_returns.index
@@ -112,8 +150,7 @@ def daily_risk_free(risk_free_source: pd.DataFrame, daily_returns: pd.DataFrame)
     monthly = _require(rates.reindex(months.unique()), "risk_free_daily", "%Y-%m")
     days = pd.Series(1, index=calendar).groupby(months).transform("size")
     for edge in (months[0], months[-1]):
-        weekdays = len(pd.bdate_range(edge - pd.offsets.MonthBegin(1), edge))
-        days[months == edge] = weekdays
+        days[months == edge] = trading_days_in_month(calendar[months == edge], edge)
     exponent = 1.0 / days.to_numpy()
     daily = (1.0 + monthly.reindex(months).to_numpy()) ** exponent - 1.0
     return pd.DataFrame({"rf": daily}, index=calendar.rename("date"))

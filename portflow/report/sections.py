@@ -1,4 +1,10 @@
-"""What the report shows for each strategy: which artifacts, turned into which figures."""
+"""What the report shows for each strategy: its views (figures of the strategy's own
+artifacts) and the tear sheet of its headline series against its benchmark.
+
+Every builder copes with every config the schema allows: a sweep without TEV budgets or
+without sector rotation, one moment model or both, a benchmark or none, a data section of
+its own or the top-level one (inputs are found along the lineage, see ``RunView``).
+"""
 
 from __future__ import annotations
 
@@ -7,47 +13,31 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from portflow.quant.industries import ATTRIBUTION
 from portflow.report import figures
 from portflow.report.figures import Figure
-from storage import ArtifactRef, ArtifactStore, RunRecord
+from portflow.report.run_view import MOMENT_MODELS, RunView, Sweep
+from portflow.report.tables import allocation_benchmark
+from portflow.report.tearsheet import TearSheetInput
 
 
-@dataclass(frozen=True)
-class RunView:
-    """Read access to the artifacts of one run, by (scope, stage)."""
+def _risk_free(run: RunView, scope: str, stage: str) -> pd.Series:
+    return run.load(run.upstream(scope, stage, "risk_free_daily"))["rf"]
 
-    store: ArtifactStore
-    record: RunRecord
 
-    def _ref(self, scope: str, stage: str) -> ArtifactRef:
-        (version,) = [
-            s["version"]
-            for s in self.record.stages
-            if s.get("scope") == scope and s["stage"] == stage
-        ]
-        return ArtifactRef(stage, version)
-
-    def load(self, scope: str, stage: str) -> pd.DataFrame:
-        """The run's output of ``stage`` in ``scope`` (a strategy or a data scope)."""
-        return self.store.load(self._ref(scope, stage))
-
-    def benchmark(self, data_scope: str) -> str | None:
-        """The benchmark ticker of a universe, as recorded when it was ingested."""
-        return self.store.manifest(self._ref(data_scope, "market_data")).params.get("benchmark")
-
-    def scopes(self) -> set[str]:
-        return {s.get("scope") for s in self.record.stages}
+# -- beta hedge -------------------------------------------------------------------------
 
 
 def hedge_figures(run: RunView) -> list[Figure]:
     """Hedged book against the basket and the benchmark; rolling beta and hedge ratio."""
     backtest = run.load("hedge", "hedge_backtest")
     basket = run.load("hedge", "basket_returns").loc[backtest.index]
+    benchmark = run.params("hedge", "basket_returns").get("benchmark", "benchmark")
     returns = pd.DataFrame(
         {
             "hedged book (net of costs)": backtest["net_return"],
             "volume-weighted basket": basket["basket"],
-            "benchmark": basket["benchmark"],
+            f"benchmark ({benchmark})": basket["benchmark"],
         }
     )
     betas = run.load("hedge", "hedge_rolling_beta")
@@ -57,8 +47,9 @@ def hedge_figures(run: RunView) -> list[Figure]:
             returns,
             key="hedge-performance",
             title="Beta hedge: cumulative return and drawdown",
-            caption="Daily returns from the first rebalance; the hedged book pays costs on "
-            "traded notional at each rebalance.",
+            caption="Daily returns from the first rebalance; the hedged book earns the "
+            "risk-free rate on its cash and pays costs on its trades (module "
+            "portflow.quant.hedge.backtest).",
         ),
         figures.lines(
             pd.DataFrame(
@@ -76,6 +67,26 @@ def hedge_figures(run: RunView) -> list[Figure]:
             band=(betas["beta"] - 1.96 * betas["beta_se"], betas["beta"] + 1.96 * betas["beta_se"]),
         ),
     ]
+
+
+def hedge_sheet(run: RunView) -> TearSheetInput:
+    backtest = run.load("hedge", "hedge_backtest")
+    basket = run.load("hedge", "basket_returns").loc[backtest.index]
+    benchmark = run.params("hedge", "basket_returns").get("benchmark", "benchmark")
+    return TearSheetInput(
+        key="hedge",
+        heading=f"Tear sheet: the hedged book against {benchmark}",
+        note="The hedged book, net of costs, is this strategy's result; its benchmark is the "
+        "index it hedges against (a beta near 0 is the hedge working). Daily returns.",
+        returns=backtest["net_return"].rename("hedged book"),
+        benchmark=basket["benchmark"].rename(benchmark),
+        risk_free=_risk_free(run, "hedge", "hedge_metrics"),
+        periods_per_year=252,
+        source=run.ref("hedge", "hedge_backtest"),
+    )
+
+
+# -- volatility-managed portfolios ------------------------------------------------------
 
 
 def vol_managed_figures(run: RunView) -> list[Figure]:
@@ -111,20 +122,37 @@ def vol_managed_figures(run: RunView) -> list[Figure]:
     ]
 
 
+def vol_managed_sheet(run: RunView) -> TearSheetInput:
+    evaluation = run.load("vol_managed", "vol_evaluation")
+    strategy, unmanaged = evaluation.iloc[0][["strategy", "unmanaged"]]
+    returns = run.load("vol_managed", "vol_strategy_returns")
+    wide = returns.pivot(index="month", columns="strategy", values="total_return")
+    rf = returns[returns["strategy"] == strategy].set_index("month")["rf"]
+    return TearSheetInput(
+        key="vol",
+        heading=f"Tear sheet: {strategy} against {unmanaged} (unmanaged)",
+        note=f"The first managed portfolio of the evaluation ({strategy}) against the "
+        "portfolio it scales, over the training and test periods together. Monthly total "
+        "returns.",
+        returns=wide[strategy].rename(str(strategy)),
+        benchmark=wide[unmanaged].rename(f"{unmanaged} (unmanaged)"),
+        risk_free=rf,
+        periods_per_year=12,
+        source=run.ref("vol_managed", "vol_strategy_returns"),
+    )
+
+
+# -- allocation backtests ---------------------------------------------------------------
+
+
 def allocation_figures(run: RunView) -> list[Figure]:
     """Net growth and drawdown of every allocator against the benchmark; weights over time."""
     returns = run.load("allocation", "backtest_returns")
     net = returns.pivot(index="date", columns="allocator", values="net")
-    daily = run.load("allocation.data", "daily_returns")
-    metrics = run.load("allocation", "backtest_metrics")
-    benchmark = [
-        c
-        for c in daily.columns
-        if c not in set(metrics.columns)
-        and c not in set(run.load("allocation", "allocation_weights")["ticker"])
-    ]
-    if benchmark:
-        net[f"benchmark ({benchmark[0]})"] = daily.loc[net.index, benchmark[0]]
+    net = net[list(dict.fromkeys(returns["allocator"]))]
+    benchmark = allocation_benchmark(run)
+    if benchmark is not None:
+        net[benchmark.name] = benchmark
     held = run.load("allocation", "allocation_weights")
     weights = {
         name: frame.pivot(index="date", columns="ticker", values="held")
@@ -147,85 +175,176 @@ def allocation_figures(run: RunView) -> list[Figure]:
     ]
 
 
+def allocation_sheet(run: RunView) -> TearSheetInput:
+    returns = run.load("allocation", "backtest_returns")
+    first = returns["allocator"].iloc[0]
+    net = returns[returns["allocator"] == first].set_index("date")["net"]
+    benchmark = allocation_benchmark(run)
+    against = f" against {benchmark.name}" if benchmark is not None else ""
+    return TearSheetInput(
+        key="allocation",
+        heading=f"Tear sheet: {first}{against}",
+        note=f"The config's first allocator ({first}), net of costs; the table above compares "
+        "every allocator. Daily returns.",
+        returns=net.rename(str(first)),
+        benchmark=benchmark,
+        risk_free=_risk_free(run, "allocation", "backtest_metrics"),
+        periods_per_year=252,
+        source=run.ref("allocation", "backtest_returns"),
+    )
+
+
+# -- factor-model active optimization ---------------------------------------------------
+
+
+def _models(run: RunView) -> list[str]:
+    return [m for m in MOMENT_MODELS if f"optimization[{m}]" in run.scopes()]
+
+
 def optimization_figures(run: RunView) -> list[Figure]:
     """The IR-versus-TE frontier, sector weights, risk decomposition and diversification."""
-    models = [m for m in ("sample", "regime") if f"optimization[{m}]" in run.scopes()]
+    models = _models(run)
+    if not models:
+        return []
+    sweep = Sweep.of(run, models[0])
+    scope = f"optimization[{sweep.model}]"
+    returns = run.load(scope, "optimized_returns")
+    growth = returns.pivot_table(index="date", columns="strategy", values="portfolio_return")
+    names = returns.pivot_table(index="date", columns="strategy", values="effective_names")
+    shown = [c for c in sweep.shown() if c in growth.columns]
+    built = [
+        figures.performance(
+            growth[shown],
+            key="optimization-performance",
+            title="Active optimization: cumulative return and drawdown",
+            caption=f"Monthly returns ({sweep.model} moments) of the middle point of each "
+            "sweep against the benchmark; weights decided at the end of a month earn the "
+            "next month's return.",
+        )
+    ]
     frontier = pd.concat([run.load(f"optimization[{m}]", "optimization_report") for m in models])
     frontier = frontier[frontier["problem"] != "benchmark"].assign(
-        curve=lambda f: f["moments"] + " moments, " + f["problem"],
+        panel=lambda f: f["moments"] + " factor moments",
         te=lambda f: 100 * f["realized_te"],
         point=lambda f: f["strategy"].str.split("=").str[-1],
     )
-    model = models[0]
-    weights = run.load(f"optimization[{model}]", "optimized_weights")
-    sector_runs = weights[weights["problem"] == "sector_tev"]
-    budget = sorted(sector_runs["value"].unique())[len(sector_runs["value"].unique()) // 2]
-    chosen = sector_runs[sector_runs["value"] == budget].set_index("date")
-    sectors = chosen[[c for c in chosen.columns if c.startswith("sector|")]]
-    sectors = sectors.loc[:, (sectors.abs() > 1e-9).any()]  # the industries ever held
-    sectors.columns = [c.removeprefix("sector|") for c in sectors.columns]
-    tev = weights[weights["problem"] == "tev"]
-    tev_budget = sorted(tev["value"].unique())[len(tev["value"].unique()) // 2]
-    risk = tev[tev["value"] == tev_budget].set_index("date")
-    contributions = risk[[c for c in risk.columns if c.startswith("risk|")]]
-    contributions.columns = [f"factor {c.removeprefix('risk|')}" for c in contributions.columns]
-    contributions = contributions.assign(specific=risk["specific_variance"])
-    shares = contributions.div(risk["active_variance"], axis=0)
-    returns = run.load(f"optimization[{model}]", "optimized_returns")
-    shown = ("benchmark", "gamma=5", f"tev={tev_budget:g}", f"sector_tev={budget:g}")
-    growth = returns.pivot_table(index="date", columns="strategy", values="portfolio_return")
-    names = returns.pivot_table(index="date", columns="strategy", values="effective_names")
-    return [
-        figures.performance(
-            growth[[c for c in shown if c in growth.columns]],
-            key="optimization-performance",
-            title="Active optimization: cumulative return and drawdown",
-            caption=f"Monthly returns ({model} moments) of a few sweep points against the "
-            "benchmark; weights decided at the end of a month earn the next month's return.",
-        ),
-        figures.scatter(
-            frontier,
-            x="te",
-            y="information_ratio",
-            label="point",
-            group="curve",
-            key="optimization-frontier",
-            title="Active optimization: information ratio versus tracking error",
-            caption="Realized annualized tracking error and information ratio of every sweep "
-            "point (labels: gamma or TEV budget), by moment model and problem.",
-            xlabel="realized tracking error (% per year)",
-            ylabel="information ratio",
-        ),
-        figures.stacked_weights(
-            sectors,
-            key="optimization-sectors",
-            title=f"Sector rotation: industry weights over time (TEV budget {budget:.0%})",
-            caption=f"Industry weights chosen by the sector-rotation problem ({model} "
-            "moments); stocks are held cap-weighted inside each industry.",
-        ),
-        figures.stacked_weights(
-            shares,
-            key="optimization-risk",
-            title=f"Ex-ante active risk by source (TEV budget {tev_budget:.0%})",
-            caption="Share of the ex-ante active variance from each factor and from specific "
-            "risk at each rebalance date; factor shares can be negative when factors hedge "
-            "each other (clipped at 0 in the stack).",
-            ylabel="share of active variance (%)",
-        ),
+    if not frontier.empty:
+        built.append(
+            figures.scatter(
+                frontier,
+                x="te",
+                y="information_ratio",
+                label="point",
+                group="problem",
+                panel="panel",
+                key="optimization-frontier",
+                title="Active optimization: information ratio versus tracking error",
+                caption="Realized annualized tracking error and information ratio of every "
+                "sweep point (labels: gamma or TEV budget), one panel per moment model, one "
+                "curve per problem.",
+                xlabel="realized tracking error (% per year)",
+                ylabel="information ratio",
+            )
+        )
+    weights = run.load(scope, "optimized_weights")
+    if sweep.sector is not None:
+        problem = "sector_tev" if (weights["problem"] == "sector_tev").any() else "sector_gamma"
+        chosen = weights[(weights["problem"] == problem) & (weights["value"] == sweep.sector)]
+        chosen = chosen.set_index("date")
+        sectors = chosen[[c for c in chosen.columns if c.startswith("sector|")]]
+        sectors = sectors.loc[:, (sectors.abs() > 1e-9).any()]  # the industries ever held
+        sectors.columns = [c.removeprefix("sector|") for c in sectors.columns]
+        what = (
+            f"TEV budget {sweep.sector:.0%}"
+            if problem == "sector_tev"
+            else (f"gamma {sweep.sector:g}")
+        )
+        built.append(
+            figures.stacked_weights(
+                sectors,
+                key="optimization-sectors",
+                title=f"Sector rotation: industry weights over time ({what})",
+                caption=f"Industry weights chosen by the sector-rotation problem "
+                f"({sweep.model} moments); stocks are held in benchmark proportions inside "
+                f"each industry, assigned from their SIC code at each date. {ATTRIBUTION}.",
+            )
+        )
+    risk_point = ("tev", sweep.tev) if sweep.tev is not None else ("gamma", sweep.gamma)
+    if risk_point[1] is not None:
+        risk = weights[(weights["problem"] == risk_point[0]) & (weights["value"] == risk_point[1])]
+        risk = risk.set_index("date")
+        contributions = risk[[c for c in risk.columns if c.startswith("risk|")]]
+        contributions.columns = [f"factor {c.removeprefix('risk|')}" for c in contributions.columns]
+        contributions = contributions.assign(specific=risk["specific_variance"])
+        shares = contributions.div(risk["active_variance"], axis=0)
+        label = (
+            f"TEV budget {risk_point[1]:.0%}"
+            if risk_point[0] == "tev"
+            else f"gamma {risk_point[1]:g}"
+        )
+        built.append(
+            figures.stacked_weights(
+                shares,
+                key="optimization-risk",
+                title=f"Ex-ante active risk by source ({label})",
+                caption="Share of the ex-ante active variance from each factor and from "
+                "specific risk at each rebalance date; factor shares can be negative when "
+                "factors hedge each other (clipped at 0 in the stack).",
+                ylabel="share of active variance",
+            )
+        )
+    built.append(
         figures.lines(
             names[[c for c in shown if c in names.columns]],
             key="optimization-diversification",
             title="Diversification: effective number of names (1 / sum of squared weights)",
             caption="Held portfolios against the benchmark over time.",
             ylabel="effective names",
-        ),
-    ]
+        )
+    )
+    return built
 
 
-SECTIONS: dict[str, tuple[str, Callable[[RunView], list[Figure]]]] = {
-    "hedge": ("Beta-hedged volume-weighted basket", hedge_figures),
-    "vol_managed": ("Volatility-managed portfolios", vol_managed_figures),
-    "optimization": ("Factor-model active optimization", optimization_figures),
-    "allocation": ("Allocation backtests", allocation_figures),
+def optimization_sheet(run: RunView) -> TearSheetInput | None:
+    models = _models(run)
+    if not models:
+        return None
+    sweep = Sweep.of(run, models[0])
+    point = sweep.headline()
+    if point is None:
+        return None
+    scope = f"optimization[{sweep.model}]"
+    returns = run.load(scope, "optimized_returns")
+    rows = returns[returns["strategy"] == point].set_index("date")
+    return TearSheetInput(
+        key="optimization",
+        heading=f"Tear sheet: {point} ({sweep.model} moments) against the benchmark",
+        note=f"The middle point of the {'TEV-budget' if point.startswith('tev') else 'gamma'} "
+        f"sweep with {sweep.model} factor moments; every point is in the tables above. "
+        "Monthly returns.",
+        returns=rows["portfolio_return"].rename(point),
+        benchmark=rows["benchmark_return"].rename("benchmark"),
+        risk_free=rows["rf"],
+        periods_per_year=12,
+        source=run.ref(scope, "optimized_returns"),
+    )
+
+
+@dataclass(frozen=True)
+class Section:
+    """A strategy's part of the report."""
+
+    heading: str
+    figures: Callable[[RunView], list[Figure]]
+    sheet: Callable[[RunView], TearSheetInput | None]
+
+
+SECTIONS: dict[str, Section] = {
+    "hedge": Section("Beta-hedged volume-weighted basket", hedge_figures, hedge_sheet),
+    "vol_managed": Section("Volatility-managed portfolios", vol_managed_figures, vol_managed_sheet),
+    "optimization": Section(
+        "Factor-model active optimization", optimization_figures, optimization_sheet
+    ),
+    "allocation": Section("Allocation backtests", allocation_figures, allocation_sheet),
 }
-"""Strategy -> (section heading, figure builder), in report order."""
+"""Strategy -> its section, in report order."""

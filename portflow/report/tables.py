@@ -12,10 +12,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from portflow.quant.vol_managed.evaluation import DISPLAY as VOL_DISPLAY
+from portflow.quant.metrics import performance_table
+from portflow.report.run_view import RunView, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
 
+__all__ = ["SPECS", "ResultTable", "TableSpec", "result_tables", "scope_strategy"]
+
 PERCENT, RATIO, COUNT = "{:.2%}", "{:.2f}", "{:.0f}"
+TRADING_DAYS = 252
 
 
 @dataclass(frozen=True)
@@ -30,19 +34,18 @@ class TableSpec:
     """Source column -> (header, format); a format of ``""`` means str(); empty: every
     column but ``note_column``, already formatted by ``reshape``."""
     label: str | tuple[str, ...] | None = None
-    """Column(s) naming each row; None = the index."""
+    """Column(s) naming each row; None = the index. Their names (or the index's name)
+    head the label column."""
     note: str = ""
     note_column: str | None = None
     """A column of notes (several joined by " | ") whose distinct notes join the table note."""
     reshape: Callable[[pd.DataFrame], pd.DataFrame] | None = None
     """Turns the stage output into the table's rows before formatting."""
+    extend: Callable[[RunView, pd.DataFrame], pd.DataFrame] | None = None
+    """Rows to append, computed from the run (e.g. the benchmark's), in the stage output's
+    columns; gets the run and the stage output."""
     terminal: bool = True
     """False for long tables that only the HTML report shows."""
-
-
-def scope_strategy(scope: str) -> str:
-    """The strategy a run-record scope belongs to: ``optimization[regime]`` -> ``optimization``."""
-    return scope.split("[", 1)[0]
 
 
 def _crisis_table(crises: pd.DataFrame) -> pd.DataFrame:
@@ -60,10 +63,10 @@ def _crisis_table(crises: pd.DataFrame) -> pd.DataFrame:
             ("tracking_error", "TE"),
             ("max_drawdown", "max DD"),
         ):
-            cells[f"{window}{partial} {header}"] = [
+            cells[f"{window.replace('_', ' ')}{partial} {header}"] = [
                 "" if pd.isna(v) else f"{v:.1%}" for v in rows[column]
             ]
-    table = pd.DataFrame(cells, index=order)
+    table = pd.DataFrame(cells, index=pd.Index(order, name="strategy"))
     missing = [w for w in dict.fromkeys(crises["window"]) if w not in windows]
     table["note"] = f"Not covered by the data: {', '.join(missing)}." if missing else ""
     return table
@@ -83,19 +86,24 @@ def _optimization_specs(model: str) -> tuple[TableSpec, TableSpec]:
                 "active_return": ("active %/yr", PERCENT),
                 "realized_te": ("realized TE", PERCENT),
                 "ex_ante_te": ("ex-ante TE", PERCENT),
+                "te_ratio": ("realized/ex-ante", RATIO),
                 "information_ratio": ("IR", RATIO),
-                "turnover": ("turnover/mo", RATIO),
+                "turnover": ("turnover/mo 1-way", RATIO),
+                "turnover_two_way": ("2-way", RATIO),
                 "names_held": ("names", "{:.1f}"),
                 "effective_names": ("effective names", "{:.1f}"),
                 "failures": ("failed solves", COUNT),
                 "delisted_weight": ("delisted weight", RATIO),
-                "benchmark_scheme": ("benchmark", ""),
             },
             label="strategy",
-            note="Monthly; weights decided at t earn t+1; TE annualized; IR = active return / "
-            "realized TE; failed solves are counted, never replaced; delisted weight: weight "
-            "in stocks that left during their month, held to their last return (summed over "
-            "months); benchmark: cap or equal weights, with the number of dates of each.",
+            note="Monthly; weights decided at t earn t+1; TE annualized; realized/ex-ante "
+            "above 1 means the risk model understated the active risk taken (the budget "
+            "bound the ex-ante TE, not the realized one); IR = active return / realized TE; "
+            "turnover 1-way = half of 2-way (sum of |trades|); failed solves are counted, "
+            "never replaced; delisted weight: weight in stocks that left during their month, "
+            "held to their last return (summed over months). Benchmark weights (dates of "
+            "each scheme when they differ):",
+            note_column="benchmark_scheme",
         ),
         TableSpec(
             key=f"crises-{model}",
@@ -128,6 +136,34 @@ def _mean_plus_minus_std(summary: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def allocation_benchmark(run: RunView) -> pd.Series | None:
+    """The allocation universe's benchmark over the backtest's dates, or None without one.
+
+    Held like an allocator: bought at the close of the first backtest date, so its return
+    on that date is 0 (an allocator's is its purchase cost only). Named ``benchmark
+    (TICKER)``.
+    """
+    ticker = run.params("allocation", "allocation_targets").get("benchmark")
+    daily = run.load(run.upstream("allocation", "backtest_returns", "daily_returns"))
+    if not ticker or ticker not in daily.columns:
+        return None
+    dates = pd.DatetimeIndex(sorted(run.load("allocation", "backtest_returns")["date"].unique()))
+    returns = daily[ticker].reindex(dates)
+    returns.iloc[0] = 0.0
+    return returns.rename(f"benchmark ({ticker})")
+
+
+def _allocation_benchmark_row(run: RunView, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark's row of the allocation table: the same metrics over the same dates."""
+    returns = allocation_benchmark(run)
+    if returns is None:
+        return metrics.iloc[:0]
+    rf = run.load(run.upstream("allocation", "backtest_metrics", "risk_free_daily"))["rf"]
+    row = performance_table(returns.to_frame(), rf, TRADING_DAYS)
+    row.index.name = metrics.index.name
+    return row
+
+
 PERFORMANCE = {
     "ann_return": ("return %/yr", PERCENT),
     "ann_volatility": ("volatility %/yr", PERCENT),
@@ -145,11 +181,17 @@ SPECS = (
         title="Beta hedge: performance of the hedged book, the basket and the benchmark",
         columns={
             **PERFORMANCE,
-            "turnover": ("turnover/yr", RATIO),
+            "turnover": ("turnover/yr 2-way", RATIO),
+            "turnover_one_way": ("1-way", RATIO),
             "realized_beta": ("realized beta", RATIO),
         },
         note="Daily returns; Sharpe over the daily risk-free rate (mean excess / std, x sqrt "
-        "252). Basket weights from:",
+        "252). The book is financed: its cash and the short's proceeds earn the risk-free "
+        "rate, the short pays the borrow fee (hedge.borrow_fee, actual/360), and costs "
+        "(hedge.cost_rate) are paid on the hedge's rebalances and on the basket's daily "
+        "re-weighting to its volume weights; gross = before those costs. Turnover per year "
+        "as a multiple of equity: 2-way counts buys and sells, 1-way is half. Basket "
+        "weights from:",
         note_column="volume_measure",
     ),
     TableSpec(
@@ -174,14 +216,51 @@ SPECS = (
         scope="vol_managed",
         stage="vol_evaluation",
         title="Volatility-managed portfolios: managed on unmanaged (Moreira & Muir 2017)",
+        # N, the errors used and the volatility-matched alpha are in the vol-paper table.
         columns={
-            **VOL_DISPLAY,
+            "alpha_annual": ("alpha %/yr", PERCENT),
+            "alpha_tstat": ("t(alpha)", RATIO),
+            "beta": ("beta", RATIO),
+            "r_squared": ("R2", RATIO),
+            "sharpe_unmanaged": ("SR unmanaged", RATIO),
+            "sharpe_managed": ("SR managed", RATIO),
+            "appraisal_ratio": ("appraisal", RATIO),
+            "mean_exposure": ("mean exposure", RATIO),
+            "max_exposure": ("max exposure", "{:.1f}"),
+            "turnover_one_way": ("turnover/mo 1-way", RATIO),
+            "turnover_two_way": ("2-way", RATIO),
             "alpha_net_14bp": ("14bp net %/yr", PERCENT),
             "break_even_bp": ("break-even bp", "{:.1f}"),
         },
         label=("strategy", "period"),
-        note="Robust (HC) errors; alphas annualized (x12); costs in bp per unit of "
-        "|change in exposure| per month; rescaled alpha uses the unmanaged volatility.",
+        note="Standard errors as in the paper table's errors column; alphas annualized (x12); "
+        "costs in bp per unit of |change in exposure| per month; turnover per month, 2-way "
+        "counts the cash leg, 1-way is half.",
+        note_column="note",
+    ),
+    TableSpec(
+        key="vol-paper",
+        scope="vol_managed",
+        stage="vol_evaluation",
+        title="Volatility-managed portfolios as in Moreira & Muir (2017), Table I: the "
+        "volatility-matched managed series on the unmanaged one",
+        columns={
+            "alpha_scaled_annual": ("alpha %/yr", PERCENT),
+            "alpha_scaled_se_annual": ("(se)", PERCENT),
+            "alpha_tstat": ("t(alpha)", RATIO),
+            "beta_scaled": ("beta", RATIO),
+            "r_squared": ("R2", RATIO),
+            "n_months": ("N", COUNT),
+            "rmse_scaled_annual": ("RMSE %/yr", PERCENT),
+            "appraisal_ratio": ("appraisal", RATIO),
+            "cov_type": ("errors", ""),
+        },
+        label=("strategy", "period"),
+        note="The managed series scaled to the unmanaged one's volatility over the period "
+        "(the paper's c, ex post: for comparison only); monthly regressions, alpha, its "
+        "error and RMSE (residual s.d.) times 12. Published for the market, 1926-2015: "
+        "alpha 4.86 (1.56) %/yr, beta 0.61, R2 0.37 (README: the samples compared).",
+        note_column="note",
     ),
     *_optimization_specs("sample"),
     *_optimization_specs("regime"),
@@ -193,13 +272,17 @@ SPECS = (
         columns={
             **PERFORMANCE,
             "calmar": ("Calmar", RATIO),
-            "ann_turnover": ("turnover/yr", RATIO),
+            "ann_turnover": ("turnover/yr 2-way", RATIO),
+            "ann_turnover_one_way": ("1-way", RATIO),
             "ann_cost": ("cost %/yr", PERCENT),
             "n_rebalances": ("rebalances", COUNT),
         },
         note="Daily net returns; weights drift between rebalances; Sharpe over the daily "
-        "risk-free rate.",
+        "risk-free rate; turnover per year after the first purchase, 2-way sums buys and "
+        "sells, 1-way is half. The benchmark is bought at the close of the first backtest "
+        "date and held, without costs.",
         note_column="note",
+        extend=_allocation_benchmark_row,
     ),
     TableSpec(
         key="allocation-seeds",
@@ -211,7 +294,8 @@ SPECS = (
             "ann_volatility": ("volatility %/yr", ""),
             "sharpe": ("Sharpe", ""),
             "max_drawdown": ("max drawdown", ""),
-            "ann_turnover": ("turnover/yr", ""),
+            "ann_turnover": ("turnover/yr 2-way", ""),
+            "ann_turnover_one_way": ("1-way", ""),
             "n_runs": ("seeds", ""),
         },
         note="Stochastic allocators (the LSTM) are trained once per seed; each seed is a run.",
@@ -232,10 +316,15 @@ class ResultTable:
     source: ArtifactRef
     terminal: bool = True
 
+    @property
+    def label_header(self) -> str:
+        """The header of the row-label column (the frame's index name)."""
+        return str(self.frame.index.name or "series")
+
     def records(self) -> list[dict[str, str]]:
-        """One dict per row, the row label under the key ``""`` first."""
+        """One dict per row, the row label first under :attr:`label_header`."""
         return [
-            {"": label, **dict(zip(self.frame.columns, cells, strict=True))}
+            {self.label_header: label, **dict(zip(self.frame.columns, cells, strict=True))}
             for label, cells in zip(
                 self.frame.index, self.frame.itertuples(index=False), strict=True
             )
@@ -244,10 +333,10 @@ class ResultTable:
 
 def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     if spec.label is None:
-        labels = raw.index.astype(str)
+        labels, header = raw.index.astype(str), raw.index.name or "series"
     else:
         names = [spec.label] if isinstance(spec.label, str) else list(spec.label)
-        labels = raw[names].astype(str).agg(" / ".join, axis=1)
+        labels, header = raw[names].astype(str).agg(" / ".join, axis=1), " / ".join(names)
     columns = spec.columns or {c: (c, "") for c in raw.columns if c != spec.note_column}
     cells = {
         header: [
@@ -257,19 +346,20 @@ def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
         for column, (header, fmt) in columns.items()
         if column in raw.columns
     }
-    return pd.DataFrame(cells, index=pd.Index(list(labels), name=""))
+    return pd.DataFrame(cells, index=pd.Index(list(labels), name=str(header)))
 
 
 def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
     """The result tables of every strategy the run executed."""
-    versions = {(s.get("scope"), s["stage"]): s["version"] for s in record.stages}
+    run = RunView(store, record)
     tables = []
     for spec in SPECS:
-        version = versions.get((spec.scope, spec.stage))
-        if version is None:
+        ref = run.ref(spec.scope, spec.stage)
+        if ref is None:
             continue
-        ref = ArtifactRef(spec.stage, version)
-        raw = store.load(ref)
+        raw = run.load(ref)
+        if spec.extend is not None:
+            raw = pd.concat([raw, spec.extend(run, raw)])
         if spec.reshape is not None:
             raw = spec.reshape(raw)
         if raw.empty:

@@ -37,7 +37,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from portflow.config import FilesData
 from portflow.errors import DataError, preview
@@ -55,23 +57,61 @@ FILE_FIELDS = ("date", "ticker", *NUMERIC_FIELDS)
 PRICE_FIELDS = ("open", "high", "low", "close", "adj_close")
 
 
-def _read(path: Path, setting: str) -> pd.DataFrame:
-    """Read a CSV (all columns as text) or parquet file, indexed by its line / row number.
-
-    The index is named ``"line"`` for CSV (the header is line 1) and ``"row"`` for
-    parquet (1-based), so that errors can point into the file.
-    """
+def _check_file(path: Path, setting: str) -> None:
     if not path.is_file():
         raise DataError("ingest", setting, f"no such file: {path}", "give the path of a file")
-    if path.suffix == ".csv":
-        frame = pd.read_csv(path, dtype=str)
-        frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
-    elif path.suffix == ".parquet":
-        frame = pd.read_parquet(path).reset_index(drop=True)
-        frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    else:
+    if path.suffix not in (".csv", ".parquet"):
         raise DataError(
             "ingest", setting, f"unknown file type {path.suffix!r} ({path})", "use .csv or .parquet"
+        )
+
+
+def _unreadable(path: Path, setting: str, error: Exception) -> DataError:
+    """The error for a file that is empty, not CSV text or not parquet."""
+    problem = " ".join(str(error).split())[:200]
+    return DataError(
+        "ingest",
+        setting,
+        f"cannot read {path.name} as {path.suffix[1:]}: {problem}",
+        f"give a {path.suffix[1:]} file with a header row and one row per record",
+    )
+
+
+def _header(path: Path, setting: str) -> list[str]:
+    """The column names of a CSV or parquet file, without reading its rows."""
+    _check_file(path, setting)
+    try:
+        if path.suffix == ".csv":
+            return list(pd.read_csv(path, nrows=0).columns)
+        return [c for c in pq.read_schema(path).names if not c.startswith("__index_level_")]
+    except (ValueError, OSError) as error:  # empty, not CSV text, not parquet (ArrowInvalid)
+        raise _unreadable(path, setting, error) from None
+
+
+def _read(path: Path, setting: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV (all columns as text) or parquet file, indexed by its line / row number.
+
+    Only ``columns`` are read when given (a CRSP extract often carries many more). The
+    index is named ``"line"`` for CSV (the header is line 1) and ``"row"`` for parquet
+    (1-based), so that errors can point into the file.
+    """
+    _check_file(path, setting)
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype=str, usecols=columns)
+            frame.index = pd.RangeIndex(2, len(frame) + 2, name="line")
+        else:
+            frame = pd.read_parquet(path, columns=columns).reset_index(drop=True)
+            frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    except (ValueError, OSError) as error:  # empty, not CSV text, not parquet (ArrowInvalid)
+        raise _unreadable(path, setting, error) from None
+    if frame.empty:
+        header = f" below its header ({preview(frame.columns)})" if len(frame.columns) else ""
+        raise DataError(
+            "ingest",
+            setting,
+            f"{path.name} has no rows{header}",
+            "give a file with a header row and at least one row of data",
         )
     return frame
 
@@ -150,12 +190,14 @@ def total_return_index(raw: pd.DataFrame, panel: pd.DataFrame, names: dict[str, 
                     "these look like CRSP numeric missing-value codes (-66, -77, -88, -99; "
                     "-55, -44 for delisting returns): leave missing returns empty",
                 )
-    order = panel.sort_values(["ticker", "date"]).index
-    rows = panel.loc[order]
+    codes, _ = pd.factorize(panel["ticker"])
+    order = np.lexsort((panel["date"].to_numpy(), codes))  # by ticker, then date
+    needed = [c for c in ("ret", "dlret", "close") if c in panel]
+    rows = panel[needed].take(order)
     ret = rows["ret"]
     if "dlret" in rows:
         ret = ret.where(rows["dlret"].isna(), (1 + ret.fillna(0.0)) * (1 + rows["dlret"]) - 1)
-    ticker = rows["ticker"]
+    ticker = pd.Series(codes[order], index=rows.index)
     priced = ret.notna() | (rows["close"].notna() if "close" in rows else False)
     seen = priced.astype(int).groupby(ticker).cumsum()  # priced rows up to each row
     unknown = (priced & ret.isna() & (seen > 1)) | (seen == 0)
@@ -200,8 +242,8 @@ class FilesSource:
             ticker) rows, a benchmark that is not in the panel, or no data in the range.
         """
         path = Path(self.config.path)
-        raw = _read(path, "data.path")
-        names = self._columns(raw, path)
+        names = self._columns(_header(path, "data.path"), path)
+        raw = _read(path, "data.path", list(dict.fromkeys(names.values())))
         panel = pd.DataFrame(
             {"date": _dates(raw, names["date"]), "ticker": self._tickers(raw, names["ticker"])}
         )
@@ -214,6 +256,7 @@ class FilesSource:
                 panel[field] = panel[field].abs().where(lambda p: p != 0)
         if "adj_close" not in panel and "ret" in panel:
             panel["adj_close"] = total_return_index(raw, panel, names)
+        del raw  # the parsed panel holds everything from here on
         daily = filter_dates(tidy(panel), self.config.start, self.config.end, what=path.name)
         benchmark = self.config.benchmark
         if benchmark is not None and not (daily["ticker"] == benchmark).any():
@@ -229,8 +272,9 @@ class FilesSource:
             daily, benchmark, risk_free_for(self._risk_free(), daily, frequency), frequency
         )
 
-    def _columns(self, raw: pd.DataFrame, path: Path) -> dict[str, str]:
-        """Map each field the file provides to its column; check the required ones exist."""
+    def _columns(self, header: list[str], path: Path) -> dict[str, str]:
+        """Map each field the file provides to its column (``header``: the file's column
+        names); check the required ones exist."""
         mapping = self.config.columns
         unknown = sorted(set(mapping) - set(FILE_FIELDS))
         if unknown:
@@ -240,17 +284,17 @@ class FilesSource:
                 f"unknown field(s) {preview(unknown)}",
                 f"map only these fields: {' '.join(FILE_FIELDS)}",
             )
-        absent = {f: c for f, c in mapping.items() if c not in raw.columns}
+        absent = {f: c for f, c in mapping.items() if c not in header}
         if absent:
             raise DataError(
                 "ingest",
                 ", ".join(f"data.columns.{f}" for f in absent),
                 f"{path.name} has no column {preview(absent.values())}; its columns are "
-                f"{preview(raw.columns, limit=20)}",
+                f"{preview(header, limit=20)}",
                 "map each field to one of the file's columns (names are case-sensitive)",
             )
         mapped = set(mapping.values())
-        names = {f: f for f in FILE_FIELDS if f in raw.columns and f not in mapped} | mapping
+        names = {f: f for f in FILE_FIELDS if f in header and f not in mapped} | mapping
         required = [f for f in ("date", "ticker") if f not in names]
         if not {"adj_close", "close", "ret"} & names.keys():
             required.append("adj_close, close or ret")
@@ -259,7 +303,7 @@ class FilesSource:
                 "ingest",
                 "data.columns",
                 f"{path.name} has no column for {' / '.join(required)}; its columns are "
-                f"{preview(raw.columns, limit=20)}",
+                f"{preview(header, limit=20)}",
                 "name the columns after the fields or map them in data.columns, "
                 "e.g. {ticker: permno, close: prc}",
             )

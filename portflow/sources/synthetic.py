@@ -26,6 +26,10 @@ from portflow.sources.base import MarketData
 from portflow.sources.tidy import DATE_DTYPE, tidy
 
 BENCHMARK = "BENCH"
+SIC_CODES = (3571, 6021, 2834, 5331, 2911, 7372, 2080, 3600, 4911, 4813)
+"""SIC codes the stocks take in turn (computers, banks, drugs, variety stores, refining,
+software, beverages, electrical equipment, utilities, telephone), so that industries and
+the sector rotation have something to work with; the benchmark has none."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,7 +98,8 @@ def generate(
     market : MarketData
         ``daily`` with ``close`` = ``adj_close`` = ``100 * cumprod(1 + r)`` (the first
         day's return is included in the first price) and lognormal ``volume`` for every
-        stock and ``BENCH``; daily ``risk_free``.
+        stock and ``BENCH``, and each stock's ``sic`` (:data:`SIC_CODES` in turn); daily
+        ``risk_free``.
     truth : SyntheticTruth
         The parameters and the latent factor and regime paths.
     """
@@ -138,6 +143,9 @@ def generate(
             "close": prices.ravel(),
             "adj_close": prices.ravel(),
             "volume": volume.ravel(),
+            "sic": np.tile(
+                [*(SIC_CODES[i % len(SIC_CODES)] for i in range(n_assets)), None], n_days
+            ),
         }
     )
     market = MarketData(tidy(long), BENCHMARK, pd.Series(rf, index=dates, name="rf"), "daily")

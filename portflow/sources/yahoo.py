@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from portflow.config import YFinanceData
-from portflow.errors import DataError
+from portflow.errors import DataError, preview
 from portflow.sources.base import TIDY_FIELDS, MarketData
 from portflow.sources.tidy import YAHOO_COLUMNS, tidy
 
@@ -74,6 +74,14 @@ def _long(wide: pd.DataFrame | None) -> pd.DataFrame:
     """
     if wide is None or wide.empty:
         return tidy(pd.DataFrame({"date": pd.to_datetime([]), "ticker": []}))
+    if "Ticker" not in wide.columns.names:
+        raise DataError(
+            "ingest",
+            "data.source",
+            f"yfinance returned columns without the (Price, Ticker) levels portflow reads: "
+            f"levels {list(wide.columns.names)}, columns {preview(wide.columns)}",
+            "install the yfinance that portflow's pyproject.toml asks for (make setup)",
+        )
     long = wide.rename_axis("Date").stack(level="Ticker", future_stack=True).reset_index()
     long = long.rename(columns=YAHOO_COLUMNS)
     return tidy(long.dropna(how="all", subset=[f for f in TIDY_FIELDS if f in long.columns]))

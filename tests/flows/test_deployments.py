@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from flows.deployments import deployment_specs, runner_deployments
+from flows.deployments import config_parameters, deployment_specs, runner_deployments
+from portflow.config import KNOBS, PipelineConfig, load_config, with_overrides
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -31,6 +32,34 @@ def test_prefect_yaml_declares_the_scheduled_and_research_deployments():
     assert deployments["live-refresh"].schedules[0].schedule.timezone == "America/New_York"
     schema = deployments["research-default"]._parameter_openapi_schema.model_dump()
     assert "Config name" in schema["properties"]["config"]["description"]
+
+
+def test_deployment_forms_are_prefilled_with_the_config_values():
+    """The UI's run form shows each deployment's config values, not None, and submitting
+    the form unchanged runs exactly that config (so every artifact version is the same)."""
+    deployments = {d.name: d for d in runner_deployments()}
+    for name, config in (("research-default", "default"), ("live-refresh", "mag7")):
+        parameters = deployments[name].parameters
+        settings = load_config(config)
+        assert parameters["config"] == config
+        assert parameters["strategies"] == settings.strategies()
+        assert parameters["hedge_beta_window"] == settings.hedge.beta_window
+        assert parameters["hedge_rebalance_every"] == settings.hedge.rebalance_every
+        assert parameters["allocation_rebalance"] == settings.allocation.rebalance
+        assert parameters["risk_aversions"] == list(settings.optimization.sweep.gammas)
+        assert parameters["tev_budgets"] == list(settings.optimization.sweep.tev_budgets)
+        assert "start" not in parameters and "store_root" not in parameters
+        assert set(parameters) == {"config", "strategies", *KNOBS}
+        overrides = {KNOBS[k]: v for k, v in parameters.items() if k in KNOBS}
+        same = with_overrides(settings, strategies=parameters["strategies"], settings=overrides)
+        assert same == settings
+    # A knob whose section the config lacks is left empty.
+    minimal = PipelineConfig(name="x", hedge={})
+    assert config_parameters(minimal) == {
+        "strategies": ["hedge"],
+        "hedge_beta_window": minimal.hedge.beta_window,
+        "hedge_rebalance_every": minimal.hedge.rebalance_every,
+    }
 
 
 def free_port() -> int:

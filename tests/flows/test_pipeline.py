@@ -10,6 +10,7 @@ import yaml
 from flows.pipeline import pipeline
 from portflow.errors import DataError
 from storage import ArtifactRef, ArtifactStore
+from tasks.report import report_key, written_report
 
 ROOT = Path(__file__).parents[2]
 SHARED = [
@@ -30,7 +31,13 @@ HEDGE = [
     "hedge_backtest",
     "hedge_metrics",
 ]
-VOL = ["vol_signals", "vol_strategy_returns", "vol_evaluation"]
+VOL = [
+    "factor_source",
+    "vol_market_returns",
+    "vol_signals",
+    "vol_strategy_returns",
+    "vol_evaluation",
+]
 ALLOCATION = [
     "allocation_targets",
     "allocation_weights",
@@ -98,6 +105,10 @@ def read_artifacts(run_id: str) -> dict[str, object]:
     return {a.key: a.data for a in artifacts}
 
 
+def frontier_rows(artifacts: dict[str, object]) -> list[dict[str, str]]:
+    return json.loads(artifacts["optimization-sample"])
+
+
 def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     store_root, first = default_run
     assert scoped(first) == STAGES
@@ -126,23 +137,40 @@ def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     assert "| data | monthly_returns |" in artifacts["pipeline-summary"]
     assert f"0 computed, {len(STAGES)} reused." in artifacts["pipeline-summary"]
     hedge_table = json.loads(artifacts["hedge-metrics"])
-    assert [row[""] for row in hedge_table] == ["hedged_net", "hedged_gross", "basket", "benchmark"]
-    assert {row[""] for row in json.loads(artifacts["vol-evaluation"])} >= {
+    # Rows are named in their first column, under the label's own name.
+    assert [row["series"] for row in hedge_table] == [
+        "hedged_net",
+        "hedged_gross",
+        "basket",
+        "benchmark",
+    ]
+    assert {row["strategy / period"] for row in json.loads(artifacts["vol-evaluation"])} >= {
         "market_managed / train",
         "market_managed / test",
     }
-    allocators = [row[""] for row in json.loads(artifacts["allocation-metrics"])]
+    allocators = [row["allocator"] for row in json.loads(artifacts["allocation-metrics"])]
     assert allocators[:2] == ["defensive_mix", "equal_weight"] and "lstm[seed=2]" in allocators
+    assert allocators[-1] == "benchmark (SP500)"
+    assert all("" not in row for table in (hedge_table, frontier_rows(artifacts)) for row in table)
     backtest = ArtifactRef(
         "hedge_backtest",
         dict(((s["scope"], s["stage"]), s["version"]) for s in second.stages)[
             ("hedge", "hedge_backtest")
         ],
     )
-    assert f"({store.data_url(backtest)})" in artifacts["hedge-hedge-backtest"]
-    assert f"({store.report_url(second.run_id)})" in artifacts["report"]
-    frontier = json.loads(artifacts["optimization-sample"])
-    assert [row[""] for row in frontier][-1] == "benchmark"
+    # Paths to copy, not file:// links that a browser refuses to open from the UI.
+    assert f"| `{backtest}` | reused | `{store.data_url(backtest)}` |" in artifacts["outputs"]
+    assert f"```\n{store.report_url(second.run_id)}\n```" in artifacts["report"]
+    # The second run's report is the first's (same versions and config): a page pointing
+    # to it, written without drawing a figure.
+    assert report_key(second) == report_key(first)
+    assert written_report(store, first.run_id) == (report_key(first), first.run_id)
+    assert written_report(store, second.run_id) == (report_key(first), first.run_id)
+    page = Path(store.report_url(second.run_id).removeprefix("file://")).read_text()
+    assert f'<a href="{first.run_id}.html">' in page and len(page) < 20_000
+    assert f"```\n{store.report_url('index')}\n```" in artifacts["report"]
+    frontier = frontier_rows(artifacts)
+    assert [row["strategy"] for row in frontier][-1] == "benchmark"
     assert {row["failed solves"] for row in frontier} == {"0"}
 
 
@@ -164,7 +192,8 @@ def test_changed_setting_recomputes_only_downstream_stages(copy_store, tmp_path)
         ("hedge", "hedge_backtest"),
         ("hedge", "hedge_metrics"),
     ]
-    assert not [s for s in scoped(rebalanced) if s[0] == "vol_managed"]
+    # Only the universe hedge uses: the top-level data's shared stages do not run.
+    assert {scope for scope, _ in scoped(rebalanced)} == {"hedge.data", "hedge"}
 
 
 def test_bad_data_fails_the_run_with_a_named_error(prefect_harness, tmp_path):

@@ -31,8 +31,30 @@ def test_daily_rates_compound_back_to_the_monthly_rate():
     assert by_month[2] == pytest.approx(0.003, rel=1e-12)
     assert by_month[3] == pytest.approx(0.002, rel=1e-12)
     assert rf.loc["2020-02-03"] == pytest.approx(1.003 ** (1 / 20) - 1, rel=1e-12)
-    # Cut-short edge months use the month's weekday count (January 2020 has 23).
+    # Cut-short edge months on a calendar that is not the exchange's (2020-01-20 is an NYSE
+    # holiday) use the month's weekday count (January 2020 has 23).
     assert rf.loc["2020-01-15"] == pytest.approx(1.004 ** (1 / 23) - 1, rel=1e-12)
+
+
+NYSE_HOLIDAYS = pd.to_datetime(["2020-01-01", "2020-01-20", "2020-02-17", "2020-04-10"])
+"""New Year, Martin Luther King Jr. Day, Washington's Birthday and Good Friday 2020."""
+
+
+def nyse(start, end):
+    return pd.DataFrame(index=pd.bdate_range(start, end, name="date").difference(NYSE_HOLIDAYS))
+
+
+def test_edge_months_on_the_exchange_calendar_use_its_trading_days():
+    """January 2020 has 23 weekdays but 21 NYSE sessions; April 22 and 21 (Good Friday)."""
+    whole = daily_risk_free(MONTHLY, nyse("2020-01-02", "2020-04-30"))["rf"]
+    growth = (1 + whole).groupby(whole.index.month).prod()
+    np.testing.assert_allclose(growth, 1 + MONTHLY["rf_monthly"], rtol=1e-14)
+    assert whole.loc["2020-01-02"] == pytest.approx(1.004 ** (1 / 21) - 1, rel=1e-12)
+    assert whole.loc["2020-04-30"] == pytest.approx(1.001 ** (1 / 21) - 1, rel=1e-12)
+    cut = daily_risk_free(MONTHLY, nyse("2020-01-15", "2020-04-15"))["rf"]
+    pd.testing.assert_series_equal(cut, whole.loc["2020-01-15":"2020-04-15"])
+    january = (1 + cut.loc[:"2020-01-31"]).prod()  # 12 of January's 21 sessions
+    assert january == pytest.approx(1.004 ** (12 / 21), rel=1e-12)
 
 
 def test_daily_source_is_carried_over_gaps_and_compounded_monthly():

@@ -145,6 +145,24 @@ def test_bad_path_and_suffix(tmp_path):
         load(write_csv(tmp_path, CRSP_CSV, name="crsp.xlsx"))
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("empty.csv", "", "cannot read empty.csv as csv: No columns to parse from file"),
+        ("header.csv", "permno,date,ret,prc\n", "header.csv has no rows below its header"),
+        ("garbage.parquet", "not parquet", "cannot read garbage.parquet as parquet"),
+        ("binary.csv", "\udcff\udcfe", "cannot read binary.csv as csv"),
+    ],
+)
+def test_an_empty_or_unreadable_file_is_one_data_error(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    with pytest.raises(DataError, match=problem) as err:
+        load(str(path))
+    assert (err.value.stage, err.value.field) == ("ingest", "data.path")
+    assert "\n" not in str(err.value)
+
+
 def test_risk_free_file_daily_and_monthly(tmp_path):
     panel = write_csv(tmp_path, CRSP_CSV)
     daily_rf = "date,rf\n2018-11-01,0.0001\n2018-11-02,0.0002\n2018-11-05,0.0003\n"
@@ -206,3 +224,24 @@ def test_crsp_numeric_missing_codes_are_rejected(tmp_path, column, code):
     )
     with pytest.raises(DataError, match=rf"\[ingest\] {column}: returns below -100% at line 3"):
         crsp_rows(tmp_path, row)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_only_the_mapped_columns_are_read(tmp_path, suffix, monkeypatch):
+    frame = pd.read_csv(write_csv(tmp_path, CRSP_CSV))
+    wide = frame.assign(comnam="A COMPANY, INC", shrcd=11, exchcd=3)  # CRSP extras
+    path = tmp_path / f"wide{suffix}"
+    wide.to_csv(path, index=False) if suffix == ".csv" else wide.to_parquet(path)
+    reads = []
+    original = pd.read_parquet if suffix == ".parquet" else pd.read_csv
+
+    def spy(*args, **kwargs):
+        reads.append(kwargs.get("columns", kwargs.get("usecols")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pd, "read_parquet" if suffix == ".parquet" else "read_csv", spy)
+    daily = load(str(path)).daily
+    monkeypatch.undo()
+    mapped = {"permno", "date", "ret", "prc", "shrout", "vol", "siccd"}
+    assert [set(r) for r in reads if r is not None] == [mapped]  # the panel's one read
+    pd.testing.assert_frame_equal(daily, load(write_csv(tmp_path, CRSP_CSV)).daily)

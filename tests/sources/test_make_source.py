@@ -32,4 +32,4 @@ def test_make_source_picks_the_class(config, cls):
 def test_made_source_loads(assert_tidy):
     data = sources.make_source(SyntheticData(n_assets=2, n_days=5)).load()
     assert_tidy(data.daily)
-    assert data.daily.shape == (15, 5)
+    assert data.daily.shape == (15, 6)

@@ -10,7 +10,7 @@ import pytest
 import statsmodels.api as sm
 
 from portflow.config import SyntheticData
-from portflow.sources.synthetic import BENCHMARK, SyntheticSource, generate
+from portflow.sources.synthetic import BENCHMARK, SIC_CODES, SyntheticSource, generate
 
 START = dt.date(2010, 1, 4)
 
@@ -39,7 +39,9 @@ def test_same_seed_same_data_other_seed_other_data():
 def test_layout(draw, assert_tidy):
     market, truth = draw
     assert_tidy(market.daily)
-    assert list(market.daily.columns) == ["date", "ticker", "close", "adj_close", "volume"]
+    assert list(market.daily.columns) == ["date", "ticker", "close", "adj_close", "volume", "sic"]
+    sic = market.daily.drop_duplicates("ticker").set_index("ticker")["sic"]
+    assert list(sic.iloc[:8]) == list(SIC_CODES[:8]) and pd.isna(sic[BENCHMARK])
     assert sorted(market.daily["ticker"].unique()) == [*(f"A{i}" for i in range(8)), BENCHMARK]
     dates = pd.bdate_range(START, periods=3000)
     assert (market.daily["date"].unique() == dates).all()

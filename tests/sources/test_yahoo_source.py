@@ -183,6 +183,16 @@ def test_parse_splits_prices_and_risk_free(assert_tidy):
     assert data.risk_free.loc["2012-10-02"] == pytest.approx(1.0008 ** (1 / 252) - 1, rel=1e-12)
 
 
+def test_sic_codes_of_the_config_become_a_constant_sic_column(assert_tidy):
+    yahoo, _, _ = source("yf_download_ok", sic_codes={"aapl": 3571, "MSFT": 7372})
+    daily = yahoo.parse(yahoo.download()).daily
+    assert_tidy(daily)
+    sic = daily.groupby("ticker")["sic"].agg(["min", "max", "count"])
+    assert sic.loc["AAPL", "min"] == sic.loc["AAPL", "max"] == 3571
+    assert sic.loc["MSFT", "min"] == 7372
+    assert sic.loc[["IBM", "^IXIC"], "count"].eq(0).all()  # no code given: missing
+
+
 def test_load_is_parse_of_download():
     yahoo, _, _ = source("yf_download_ok")
     loaded = yahoo.load()
@@ -222,6 +232,24 @@ def test_exceptions_on_every_attempt_name_every_ticker():
         yahoo.download()
     assert err.value.field == ", ".join(SYMBOLS)
     assert sleeps == [2.0]
+
+
+def test_a_frame_without_the_price_ticker_levels_is_one_data_error():
+    """yfinance with multi_level_index=False (or an old version) flattens the columns: a
+    DataError that says so, not a KeyError from deep inside pandas."""
+
+    class FlatDownload(FakeDownload):
+        def __call__(self, tickers, **kwargs):
+            frame = super().__call__(tickers, **kwargs)
+            frame.columns = [f"{price} {ticker}" for price, ticker in frame.columns]
+            return frame
+
+    yahoo, _, _ = source()
+    yahoo._download = FlatDownload("yf_download_ok")
+    with pytest.raises(DataError, match=r"without the \(Price, Ticker\) levels") as err:
+        yahoo.download()
+    assert (err.value.stage, err.value.field) == ("ingest", "data.source")
+    assert "Adj Close AAPL" in err.value.problem
 
 
 # Shares outstanding ---------------------------------------------------------------------

@@ -3,18 +3,27 @@
 import json
 import multiprocessing as mp
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
 import time
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pytest
 
 from portflow.errors import ArtifactError
-from storage import ArtifactRef, ArtifactStore, RunRecord, content_version, lineage_version
+from storage import (
+    ArtifactRef,
+    ArtifactStore,
+    DamagedArtifactError,
+    RunRecord,
+    content_version,
+    lineage_version,
+)
 
 
 def wide_frame() -> pd.DataFrame:
@@ -40,7 +49,8 @@ def tidy_frame() -> pd.DataFrame:
 def store(request, tmp_path):
     if request.param == "local":
         return ArtifactStore(str(tmp_path / "store"))
-    root = f"memory://portflow-{request.node.name}-{time.time_ns()}"
+    name = re.sub(r"\W", "-", request.node.name)
+    root = f"memory://portflow-{name}-{time.time_ns()}"
     return ArtifactStore(root)
 
 
@@ -118,7 +128,9 @@ def test_checksum_mismatch_is_detected(store):
     payload[len(payload) // 2] ^= 0xFF
     store.fs.pipe_file(path, bytes(payload))
     with pytest.raises(
-        ArtifactError, match=r"\[stage\] data.parquet: checksum mismatch.*Fix: delete"
+        ArtifactError,
+        match=r"\[stage\] stage@v1/data.parquet: checksum mismatch.*"
+        r"Fix: re-run the pipeline.*portflow store verify --repair",
     ):
         store.load(ref)
 
@@ -170,13 +182,13 @@ _SLOW_WRITER = textwrap.dedent("""
     import sys, time
     import numpy as np, pandas as pd
     from storage import store as store_module
-    real = store_module.ArtifactStore._atomic_write
-    def slow(self, path, payload):
-        if path.endswith("manifest.json"):
+    real = store_module.locked_temp_file
+    def slow(directory, name, payload):
+        if name.endswith("manifest.json"):
             print("data-written", flush=True)
             time.sleep(60)
-        real(self, path, payload)
-    store_module.ArtifactStore._atomic_write = slow
+        return real(directory, name, payload)
+    store_module.locked_temp_file = slow
     frame = pd.DataFrame({"x": np.arange(1000.0)})
     store_module.ArtifactStore(sys.argv[1]).save("stage", frame, version="v1")
 """)
@@ -195,6 +207,10 @@ def test_writer_killed_mid_write_leaves_no_visible_version(tmp_path):
     assert store.manifests() == []
     leftovers = os.listdir(tmp_path / "store" / "stage" / "v1")
     assert "manifest.json" not in leftovers
+    # The dead writer's commit lock was released with it: the version can be written now.
+    frame = pd.DataFrame({"x": np.arange(10.0)})
+    store.save("stage", frame, version="v1")
+    pd.testing.assert_frame_equal(store.load(ArtifactRef("stage", "v1")), frame)
 
 
 def _save_same_version(root: str, barrier) -> str:
@@ -215,9 +231,8 @@ def test_two_processes_writing_the_same_version_both_succeed(tmp_path):
     store = ArtifactStore(root)
     loaded = store.load(ArtifactRef("stage", "same"))
     assert len(loaded) == 200_000
-    assert not [
-        f for f in os.listdir(tmp_path / "store" / "stage" / "same") if f.startswith(".tmp")
-    ]
+    for folder in (tmp_path / "store" / "stage", tmp_path / "store" / "stage" / "same"):
+        assert not [f for f in os.listdir(folder) if f.startswith(".tmp")]
 
 
 def _load_module(name: str, path):
@@ -246,3 +261,149 @@ def test_code_version_follows_every_portflow_module_a_stage_uses(tmp_path, monke
     helper.write_text("def scale(x):\n    return 3 * x\n")
     _load_module("portflow._tmp_helper", helper)
     assert code_version(_load_module("portflow._tmp_stage", stage).f) != before
+
+
+def test_opening_a_store_creates_nothing_until_something_is_written(tmp_path):
+    root = tmp_path / "typo"
+    store = ArtifactStore(str(root))
+    assert (store.manifests(), store.runs(), store.stages()) == ([], [], [])
+    assert not store.exists(ArtifactRef("stage", "v1"))
+    with pytest.raises(ArtifactError, match=r"\[store\] root: no store at .*typo"):
+        store.require()
+    assert not root.exists()
+    store.save("stage", wide_frame(), version="v1")
+    store.require()
+
+
+def test_a_root_that_is_a_file_or_an_unknown_protocol_is_one_clear_error(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(ArtifactError, match="is a file, not a directory"):
+        ArtifactStore(str(a_file))
+    with pytest.raises(ArtifactError, match=r"cannot open 'nope://x'.*Fix: use a local path"):
+        ArtifactStore("nope://x")
+
+
+BAD_NAMES = ["../x", "a/b", "/etc", "..", ".", "", "_runs", ".tmp-x", "a\\b", "a@b", "x" * 129]
+
+
+@pytest.mark.parametrize("name", BAD_NAMES)
+def test_no_name_reaches_outside_the_store_root(tmp_path, name):
+    root = tmp_path / "inside" / "store"
+    store = ArtifactStore(str(root))
+    store.save("stage", wide_frame(), version="v1")
+    with pytest.raises(ArtifactError, match=r"\[store\] stage: .* is not a valid stage name"):
+        store.save(name, wide_frame(), version="v1")
+    if name:  # an empty version means "the content hash"
+        with pytest.raises(ArtifactError, match="not a valid version name"):
+            store.save("stage", wide_frame(), version=name)
+    with pytest.raises(ArtifactError, match="not a valid stage name"):
+        store.manifests(name)
+    with pytest.raises(ArtifactError, match="not a valid"):
+        store.resolve(f"{name}@v1")
+    with pytest.raises(ArtifactError, match="not a valid"):
+        store.resolve(f"stage@{name}" if name else "stage@/")
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    record = RunRecord(
+        run_id=name, config_name="x", config={}, started_at=now, finished_at=now, stages=[]
+    )
+    with pytest.raises(ArtifactError, match="not a valid run_id name"):
+        store.save_run(record)
+    with pytest.raises(ArtifactError, match="not a valid run_id name"):
+        store.save_report(name, "<html/>")
+    assert sorted(p.name for p in (tmp_path / "inside").iterdir()) == ["store"]
+    assert sorted(p.name for p in root.iterdir()) == [".lock", "stage"]
+
+
+def test_the_manifest_is_sealed_against_edits_but_not_against_reformatting(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    ref = store.save("stage", wide_frame(), version="v1", params={"window": 30})
+    path = tmp_path / "stage" / "v1" / "manifest.json"
+    document = json.loads(path.read_text())
+    path.write_text(json.dumps(document, indent=8, sort_keys=True))
+    assert store.manifest(ref).params == {"window": 30}
+    for field, value in [("params", {"window": 31}), ("rows", 29), ("sha256", "0" * 64)]:
+        path.write_text(json.dumps(document | {field: value}))
+        with pytest.raises(DamagedArtifactError, match="checksum does not match its content"):
+            store.manifest(ref)
+    path.write_text(json.dumps({k: v for k, v in document.items() if k != "checksum"}))
+    with pytest.raises(DamagedArtifactError, match="it has no checksum"):
+        store.manifest(ref)
+
+
+def test_damaged_version_is_set_aside_in_one_line_and_recomputed(store):
+    frame = wide_frame()
+    ref = store.save("stage", frame, version="v1")
+    path = store._data_path(ref)
+    payload = bytearray(store.fs.cat_file(path))
+    payload[len(payload) // 3] ^= 0x01
+    store.fs.pipe_file(path, bytes(payload))
+    lines = []
+    assert store.reusable(ref, warn=lines.append) is None
+    (line,) = lines
+    assert re.fullmatch(
+        r"\[stage\] stage@v1/data.parquet: checksum mismatch: .*; set aside in "
+        r".*/_quarantine/stage/v1\.\d{8}T\d{6}Z\.[0-9a-f]{6}, recomputing",
+        line,
+    )
+    assert not store.exists(ref)
+    where = line.split("set aside in ")[1].split(", recomputing")[0]
+    fs, kept = fsspec.core.url_to_fs(where)
+    assert sorted(p.rsplit("/", 1)[1] for p in fs.ls(kept, detail=False)) == [
+        "data.parquet",
+        "manifest.json",
+        "reason.txt",
+    ]
+    assert fs.cat_file(f"{kept}/data.parquet") == bytes(payload)
+    assert store.save("stage", frame, version="v1") == ref
+    pd.testing.assert_frame_equal(store.load(ref), frame, check_freq=False)
+    assert store.reusable(ref, warn=lines.append).sha256 == store.manifest(ref).sha256
+    assert len(lines) == 1
+
+
+def test_quarantine_moves_nothing_that_verifies(store):
+    ref = store.save("stage", wide_frame(), version="v1")
+    assert store.quarantine(ref, "stale suspicion") is None
+    assert store.quarantine(ArtifactRef("stage", "absent"), "never committed") is None
+    assert store.verify(ref).ref == ref
+
+
+def test_listings_skip_unreadable_and_uncommitted_entries_with_one_line_each(store):
+    good = store.save("stage", wide_frame(), version="good")
+    store.save("stage", tidy_frame(), version="bad")
+    store.fs.pipe_file(store._manifest_path(ArtifactRef("stage", "bad")), b"{not json")
+    store.fs.makedirs(store._path("stage", "uncommitted"), exist_ok=True)
+    store.fs.pipe_file(store._path("stage", "uncommitted", "data.parquet"), b"half")
+    now = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    record = RunRecord(
+        run_id="r1", config_name="x", config={}, started_at=now, finished_at=now, stages=[]
+    )
+    store.save_run(record)
+    runs = store._path("_runs")
+    store.fs.pipe_file(f"{runs}/.tmp-0123-r2.json", record.model_dump_json().encode())
+    store.fs.pipe_file(f"{runs}/r3.json", store.fs.cat_file(f"{runs}/r1.json")[:40])
+    store.fs.pipe_file(f"{runs}/r4.json", store.fs.cat_file(f"{runs}/r1.json"))
+    lines = []
+    assert [m.ref for m in store.manifests(warn=lines.append)] == [good]
+    assert store.resolve("stage", warn=lines.append) == good
+    assert store.runs(warn=lines.append) == [record]
+    assert store.run("r", warn=lines.append) == record
+    assert len(lines) == 2 + 2 * 2
+    assert lines[0].startswith("skipped: [stage] stage@bad/manifest.json: not valid JSON")
+    assert "[runs] _runs/r3.json: not valid JSON" in lines[2]
+    assert "[runs] _runs/r4.json: it holds run r1" in lines[3]
+    with pytest.raises(DamagedArtifactError, match="not valid JSON"):
+        store.load(ArtifactRef("stage", "bad"))
+    with pytest.raises(ArtifactError, match="no artifact stage@uncommitted"):
+        store.load(ArtifactRef("stage", "uncommitted"))
+
+
+def test_missing_data_is_one_clear_error(store):
+    ref = store.save("stage", wide_frame(), version="v1")
+    store.fs.rm(store._data_path(ref))
+    with pytest.raises(
+        DamagedArtifactError, match=r"stage@v1/data.parquet: data.parquet is missing"
+    ):
+        store.load(ref)
+    with pytest.raises(DamagedArtifactError, match="is missing"):
+        store.verify(ref)

@@ -1,5 +1,7 @@
 """Allocation tasks through .fn on synthetic data: artifacts, lineage, reuse, the LSTM model."""
 
+import logging
+
 import pandas as pd
 import pytest
 
@@ -14,7 +16,7 @@ from portflow.config.allocation import (
 from portflow.quant.allocation.allocators import investable_returns
 from portflow.quant.allocation.lstm import LSTMAllocator
 from storage import ArtifactStore
-from tasks.allocation import ALLOCATION, LSTM
+from tasks.allocation import ALLOCATION, LSTM, LSTM_PROGRESS
 from tasks.ingest import ingest
 from tasks.run import PipelineRun
 from tasks.shared import SHARED
@@ -129,3 +131,34 @@ def test_lstm_model_artifact_holds_the_config_and_reloads_to_the_same_weights(up
         weights["weight"], in_memory.predict(returns).rename_axis("ticker"), check_exact=True
     )
     assert store.manifest(latest.ref).upstream["lstm_model"] == str(model.ref)
+
+
+def test_lstm_trainings_log_their_progress_and_feed_the_progress_listener(
+    tmp_path, upstream, caplog
+):
+    """Each training's seed, date and loss go to the run's log (first epoch and every
+    fifth of the epochs); every epoch of every training reaches the LSTM_PROGRESS listener."""
+    _, benchmark, universe = upstream
+    store_url = str(tmp_path / "store")
+    store = ArtifactStore(str(upstream[0]))
+    for result in universe.values():  # the universe's artifacts, in a fresh store
+        ArtifactStore(store_url).save(result.stage, store.load(result.ref), version=result.version)
+    events = []
+    token = LSTM_PROGRESS.set(lambda stage, event: events.append((stage, event)))
+    try:
+        with caplog.at_level(logging.INFO, logger="tasks.stage"):
+            targets = run_backtest(store_url, benchmark, universe, CONFIG)[0]
+            model, _ = run_lstm(store_url, benchmark, universe)
+    finally:
+        LSTM_PROGRESS.reset(token)
+    assert (targets.status, model.status) == ("computed", "computed")
+    trainings = {(e.seed, e.train_end) for s, e in events if s == "allocation_targets"}
+    fits = {e.fits for s, e in events if s == "allocation_targets"}
+    assert fits == {len(trainings)} and {seed for seed, _ in trainings} == {0, 1}
+    assert len(events) == (len(trainings) + 1) * LSTM_SPEC.epochs
+    assert {e.fits for s, e in events if s == "lstm_model"} == {1}
+    lines = [r.getMessage() for r in caplog.records if "LSTM seed" in r.getMessage()]
+    # epochs 1, 2, 4, 6, 8, 10 of each training: the first and every fifth of 10
+    assert len(lines) == (len(trainings) + 1) * 6
+    assert any(line.startswith("[lstm_model] LSTM seed 0 trained to ") for line in lines)
+    assert any("epoch 10/10, loss " in line for line in lines)

@@ -46,11 +46,15 @@ def test_tech4_end_to_end_then_reuse_and_partial_recompute(tmp_path, run_hedge):
     assert list(regression.index) == ["basket", "hedged"]
     assert 0.8 < regression.loc["basket", "beta"] < 1.1  # measured 0.952 (se 0.022, HAC)
     assert abs(regression.loc["hedged", "beta"]) < 1e-12
-    assert (regression["cov_type"] == "HAC").all()
+    assert (regression["cov_type"] == "HAC(5)").all()
     betas = load["hedge_rolling_beta"]
     assert len(betas) == len(range(251, len(load["basket_returns"]), 30))
     backtest = load["hedge_backtest"]
     assert backtest.index[0] == betas.index[0]
+    # Cash earns the risk-free rate: about 1.2%/yr on about one equity over 2005-2013.
+    cash_yield = backtest["interest"].sum() / backtest["cash"].mean() / (len(backtest) / 252)
+    assert 0.005 < cash_yield < 0.03
+    assert backtest["basket_traded"].iloc[1:].gt(0).mean() > 0.9  # re-weighted most days
     assert backtest["rebalance"].sum() == len(betas)
     metrics = load["hedge_metrics"]
     assert list(metrics.index) == ["hedged_net", "hedged_gross", "basket", "benchmark"]
@@ -62,7 +66,9 @@ def test_tech4_end_to_end_then_reuse_and_partial_recompute(tmp_path, run_hedge):
     assert {r.status for r in again.values()} == {"reused"}
     assert {k: r.version for k, r in again.items()} == {k: r.version for k, r in first.items()}
 
-    cheaper = run_hedge(store, TECH4, config.model_copy(update={"cost_rate": 0.0001}))
+    cheaper = run_hedge(
+        store, TECH4, config.model_copy(update={"cost_rate": 0.0001, "borrow_fee": 0.003})
+    )
     status = {k: r.status for k, r in cheaper.items()}
     assert status == {
         "volume_weights": "reused",
@@ -98,7 +104,16 @@ def test_config_slice_defaults_bounds_and_unknown_keys():
     assert config.data is None
     with_data = HedgeConfig.model_validate({"data": {"source": "sample", "universe": "tech4"}})
     assert with_data.data == SampleData(universe="tech4")
-    for bad in ({"window": 30}, {"convention": "dollar"}, {"cost_rate": -0.1}, {"beta_window": 2}):
+    assert HedgeConfig.model_validate({"hac_lags": "auto"}).hac_lags == "auto"
+    bad_values = (
+        {"window": 30},
+        {"convention": "dollar"},
+        {"cost_rate": -0.1},
+        {"beta_window": 2},
+        {"hac_lags": "newey"},
+        {"borrow_fee": -0.01},
+    )
+    for bad in bad_values:
         with pytest.raises(ValidationError):
             HedgeConfig.model_validate(bad)
     assert all(f.description for f in HedgeConfig.model_fields.values())

@@ -14,6 +14,7 @@ from tasks.stage import Stage, StageResult, run_stage
 DECLARATIONS = [
     *shared.SHARED,
     *hedge.HEDGE,
+    vol_managed.VOL_MARKET_RETURNS,
     *vol_managed.VOL_MANAGED,
     *optimization.OPTIMIZATION_INPUTS,
     *optimization.MOMENTS.values(),
@@ -52,9 +53,11 @@ def test_stage_names_are_unique_and_inputs_come_from_stages_or_sources():
 def test_inputs_and_arguments_are_exactly_the_function_s_parameters(stage: Stage, settings):
     section = settings.section(stage.config) if stage.config else None
     arguments = stage.arguments(section, CONTEXT)
+    runtime = stage.runtime() if stage.runtime is not None else {}
+    assert not set(runtime) & set(arguments), "run-time arguments stay out of the lineage"
     parameters = inspect.signature(stage.function).parameters
     required = {n for n, p in parameters.items() if p.default is inspect.Parameter.empty}
-    given = set(stage.inputs) | set(arguments)
+    given = set(stage.inputs) | set(arguments) | set(runtime)
     assert required <= given, f"{stage.name} lacks {required - given}"
     assert given <= set(parameters), f"{stage.name} gets unknown {given - set(parameters)}"
     positional = {n for n, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
@@ -97,3 +100,24 @@ def test_lineage_follows_code_arguments_and_input_versions(tmp_path):
     fewer = run_stage(store.url, shared.MONTHLY_VARIANCE, returns, {"min_days": 10})
     assert variance.version != fewer.version
     assert store.manifest(fewer.ref).params == {"min_days": 10}
+
+
+def _scaled(prices: pd.DataFrame, *, factor: float, calls: list) -> pd.DataFrame:
+    calls.append(factor)
+    return prices * factor
+
+
+def test_run_time_arguments_reach_the_function_but_not_the_lineage(tmp_path):
+    store = ArtifactStore(str(tmp_path))
+    prices = pd.DataFrame({"A": [1.0, 2.0]}, index=pd.Index([1, 2], name="date"))
+    store.save("prices", prices, version="p1")
+    upstream = {"prices": StageResult("prices", "p1", 2, "computed", 0.0)}
+    calls: list = []
+    stage = Stage("scaled", _scaled, inputs=("prices",), runtime=lambda: {"calls": calls})
+    first = run_stage(store.url, stage, upstream, {"factor": 2.0})
+    other_list: list = []
+    again = Stage("scaled", _scaled, inputs=("prices",), runtime=lambda: {"calls": other_list})
+    second = run_stage(store.url, again, upstream, {"factor": 2.0})
+    assert (first.status, second.status) == ("computed", "reused")
+    assert first.version == second.version and calls == [2.0] and other_list == []
+    assert store.manifest(first.ref).params == {"factor": 2.0}

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from portflow.config import PipelineConfig, SampleData
 from portflow.config.vol_managed import VolManagedConfig
 from portflow.errors import DataError
-from portflow.quant.vol_managed.evaluation import evaluation_markdown, vol_evaluation
+from portflow.quant.vol_managed.evaluation import vol_evaluation
 from portflow.quant.vol_managed.signals import vol_signals
 from portflow.quant.vol_managed.strategy_returns import vol_strategy_returns
 from storage import ArtifactStore
@@ -20,6 +20,8 @@ from tasks.shared import SHARED
 from tasks.vol_managed import VOL_MANAGED, VOL_SIGNALS
 
 DATA = SampleData(universe="sp500_20", start=dt.date(2000, 1, 1), end=dt.date(2018, 11, 30))
+SPLIT = VolManagedConfig(train_end=dt.date(2009, 12, 31))
+"""Train 2000-2009, test 2010-2018-11, as in configs/default.yaml."""
 
 
 def run_vol_managed(store_url: str, config: VolManagedConfig, foundation: dict) -> dict:
@@ -31,6 +33,10 @@ def run_vol_managed(store_url: str, config: VolManagedConfig, foundation: dict) 
         "returns": outputs["vol_strategy_returns"],
         "evaluation": outputs["vol_evaluation"],
     }
+
+
+pytestmark = pytest.mark.filterwarnings(r"ignore:\[vol_evaluation\].*exposure reaches")
+"""The sample's per-asset exposures reach 21x (tested below); the warnings are expected."""
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,7 @@ def foundation(store_url) -> dict:
 
 @pytest.fixture(scope="module")
 def first_run(store_url, foundation) -> dict:
-    return run_vol_managed(store_url, VolManagedConfig(), foundation)
+    return run_vol_managed(store_url, SPLIT, foundation)
 
 
 def load(store_url, result) -> pd.DataFrame:
@@ -79,24 +85,28 @@ def test_tasks_compute_the_three_stages_on_the_sample(store_url, foundation, fir
     ]
     # The stored artifacts are what the pure functions give on the loaded inputs.
     store = ArtifactStore(store_url)
-    config = VolManagedConfig()
+    signals = vol_signals(
+        store.load(foundation["monthly_variance"].ref), **dict(SPLIT.signals_params("SP500"))
+    )
     direct = vol_evaluation(
         vol_strategy_returns(
             store.load(foundation["monthly_returns"].ref),
             store.load(foundation["risk_free_monthly"].ref),
-            vol_signals(
-                store.load(foundation["monthly_variance"].ref),
-                **dict(config.signals_params("SP500")),
-            ),
+            signals,
             market="SP500",
             weights=None,
         ),
+        signals,
         cov_type="HC3",
         costs_bps=(1.0, 10.0, 14.0),
         min_months=12,
+        exposure_warning=5.0,
+        market="SP500",
     )
     pd.testing.assert_frame_equal(evaluation, direct)
-    assert evaluation_markdown(evaluation).count("\n| market_managed |") == 2
+    # 2010-2018 is calm next to the 2000-2009 training window: the exposures run high.
+    per_asset = evaluation.set_index(["strategy", "period"]).loc[("basket_per_asset", "test")]
+    assert per_asset["max_exposure"] > 5 and "exposure reaches" in per_asset["note"]
 
 
 def test_headline_direction_on_the_market(store_url, first_run):
@@ -120,16 +130,16 @@ def test_headline_direction_on_the_market(store_url, first_run):
 def test_rerun_reuses_and_a_cost_change_recomputes_only_the_evaluation(
     store_url, foundation, first_run
 ):
-    again = run_vol_managed(store_url, VolManagedConfig(), foundation)
+    again = run_vol_managed(store_url, SPLIT, foundation)
     assert {r.status for r in again.values()} == {"reused"}
     assert {k: r.version for k, r in again.items()} == {k: r.version for k, r in first_run.items()}
 
-    costs = run_vol_managed(store_url, VolManagedConfig(costs_bps=(5.0,)), foundation)
+    costs = run_vol_managed(store_url, SPLIT.model_copy(update={"costs_bps": (5.0,)}), foundation)
     assert costs["signals"].status == costs["returns"].status == "reused"
     assert costs["evaluation"].status == "computed"
     assert "alpha_net_5bp" in load(store_url, costs["evaluation"]).columns
 
-    capped = run_vol_managed(store_url, VolManagedConfig(leverage_cap=2.0), foundation)
+    capped = run_vol_managed(store_url, SPLIT.model_copy(update={"leverage_cap": 2.0}), foundation)
     assert capped["signals"].version != first_run["signals"].version
     exposure = load(store_url, capped["signals"])["exposure"]
     assert exposure.max() == 2.0
@@ -145,28 +155,48 @@ def test_training_window_outside_the_data_fails_with_a_clear_error(store_url, fo
 
 
 def test_the_signals_slice_is_derived_from_the_section():
-    weighted = VolManagedConfig(weights={"AAPL": 0.5, "MSFT": 0.5}, leverage_cap=3.0)
+    weighted = VolManagedConfig(
+        train_end=dt.date(2009, 12, 31), weights={"AAPL": 0.5, "MSFT": 0.5}, leverage_cap=3.0
+    )
     arguments = VOL_SIGNALS.arguments(weighted, {"market": "SP500"})
     assert arguments["assets"] == ("AAPL", "MSFT") and arguments["market"] == "SP500"
     assert arguments["leverage_cap"] == 3.0 and "costs_bps" not in arguments
 
 
 def test_config_validation():
+    end = {"train_end": dt.date(2009, 12, 31)}
     with pytest.raises(ValidationError, match="train_start 2010-01-01 must be before"):
         VolManagedConfig(train_start=dt.date(2010, 1, 1), train_end=dt.date(2009, 1, 1))
     with pytest.raises(ValidationError, match="test_end 2009-06-30 must be after train_end"):
-        VolManagedConfig(test_end=dt.date(2009, 6, 30))
+        VolManagedConfig(**end, test_end=dt.date(2009, 6, 30))
     with pytest.raises(ValidationError, match="weights must sum to 1"):
-        VolManagedConfig(weights={"AAPL": 0.5, "MSFT": 0.4})
+        VolManagedConfig(**end, weights={"AAPL": 0.5, "MSFT": 0.4})
     with pytest.raises(ValidationError, match="weights must be positive"):
-        VolManagedConfig(weights={"AAPL": 1.5, "MSFT": -0.5})
+        VolManagedConfig(**end, weights={"AAPL": 1.5, "MSFT": -0.5})
     with pytest.raises(ValidationError, match="costs_bps must be finite and >= 0"):
-        VolManagedConfig(costs_bps=(-1.0,))
+        VolManagedConfig(**end, costs_bps=(-1.0,))
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         VolManagedConfig.model_validate({"train_star": "2000-01-01"})
     with pytest.raises(ValidationError):
-        VolManagedConfig(leverage_cap=0.0)
+        VolManagedConfig(**end, leverage_cap=0.0)
     with pytest.raises(DataError, match=r"\[vol_signals\] data.benchmark: .*need a market"):
-        VolManagedConfig().signals_params(None)
-    weighted = VolManagedConfig(weights={"AAPL": 0.5, "MSFT": 0.5})
+        VolManagedConfig(**end).signals_params(None)
+    weighted = VolManagedConfig(**end, weights={"AAPL": 0.5, "MSFT": 0.5})
     assert weighted.signals_params("SP500").assets == ("AAPL", "MSFT")
+    # The evaluation: train_test needs train_end, full_sample refuses it.
+    with pytest.raises(ValidationError, match="train_test needs train_end"):
+        VolManagedConfig()
+    with pytest.raises(ValidationError, match="full_sample has no training window end"):
+        VolManagedConfig(**end, evaluation="full_sample")
+    full = VolManagedConfig(evaluation="full_sample", train_start=dt.date(1990, 1, 1))
+    assert full.signals_params("SP500").train_end is None
+    # Errors: HAC lags only with HAC, auto by default; the market from a factor source.
+    with pytest.raises(ValidationError, match="hac_lags applies to cov_type HAC only"):
+        VolManagedConfig(**end, hac_lags=4)
+    assert VolManagedConfig(**end, cov_type="HAC").evaluation_params("SP500").hac_lags == "auto"
+    hac0 = VolManagedConfig(**end, cov_type="HAC", hac_lags=0).evaluation_params("SP500")
+    assert hac0.hac_lags == 0
+    factors = VolManagedConfig.model_validate({**end, "market_factors": {"source": "sample"}})
+    assert factors.evaluation_params("SP500").market_return == "sample"
+    with pytest.raises(ValidationError, match="market_factors must list the factor Mkt-RF"):
+        VolManagedConfig.model_validate({**end, "market_factors": {"factors": ["SMB"]}})

@@ -57,7 +57,7 @@ from portflow.quant.allocation.allocators import (
     MeanVariance,
     investable_returns,
 )
-from portflow.quant.allocation.lstm import WalkForwardLSTM
+from portflow.quant.allocation.lstm import OnEpoch, WalkForwardLSTM, fit_concurrently
 from portflow.quant.metrics import performance_table
 
 TRADE_TOLERANCE = 1e-12
@@ -424,8 +424,10 @@ def performance_metrics(daily: pd.DataFrame, risk_free: pd.Series | float = 0.0)
 
     The metrics of ``portflow.quant.metrics`` on the net returns (daily, 252 a year), plus
     ``gross_ann_return`` and ``gross_sharpe``; ``ann_turnover``: the turnover of the
-    rebalances after the initial purchase per year; ``ann_cost``: all costs paid per year
-    (initial purchase included, as in the net returns); ``n_rebalances``.
+    rebalances after the initial purchase per year, two-way (``sum |held - drifted|``,
+    buys plus sells), and ``ann_turnover_one_way``, half of it (the fraction of the
+    portfolio replaced); ``ann_cost``: all costs paid per year (initial purchase
+    included, as in the net returns); ``n_rebalances``.
     """
     table = performance_table(daily[["net", "gross"]], risk_free, TRADING_DAYS)
     years = len(daily) / TRADING_DAYS
@@ -433,6 +435,7 @@ def performance_metrics(daily: pd.DataFrame, risk_free: pd.Series | float = 0.0)
     row["gross_ann_return"] = table.loc["gross", "ann_return"]
     row["gross_sharpe"] = table.loc["gross", "sharpe"]
     row["ann_turnover"] = daily["turnover"].iloc[1:].sum() / years
+    row["ann_turnover_one_way"] = row["ann_turnover"] / 2.0
     row["ann_cost"] = daily["cost"].sum() / years
     row["n_rebalances"] = int((daily["turnover"] > 0).sum())
     return row
@@ -494,6 +497,52 @@ def _runs(allocators: Sequence[Any], estimation_window: int) -> list[_Run]:
     return runs
 
 
+def _in_allocator(run: _Run, error: DataError) -> DataError:
+    """``error`` of one allocator, named after its config entry."""
+    return DataError(
+        "allocation_targets",
+        f"allocation.allocators[{run.strategy}].{error.field}",
+        error.problem,
+        error.fix,
+    )
+
+
+def _train_lstms_ahead(
+    returns: pd.DataFrame,
+    runs: Sequence[_Run],
+    dates: pd.DatetimeIndex,
+    *,
+    workers: int,
+    on_epoch: OnEpoch | None,
+) -> None:
+    """Train every model the walk-forward LSTMs of ``runs`` will use, concurrently.
+
+    The trainings are independent (each from its seed, on the window ending at its
+    training date), so they run ``workers`` at a time before the backtests walk forward;
+    each allocator then uses its models exactly where it would have trained them.
+    """
+    planned = [
+        (run, date)
+        for run in runs
+        if isinstance(run.rule, WalkForwardLSTM)
+        for date in run.rule.training_dates(dates)
+    ]
+    if not planned:
+        return
+    jobs = []
+    for run, date in planned:
+        end = returns.index.get_loc(date)
+        job = (run.rule.new_model(), returns.iloc[end - run.window + 1 : end + 1])
+        try:
+            job[0].check_training_window(job[1])  # fail before any training starts
+        except DataError as error:
+            raise _in_allocator(run, error) from error
+        jobs.append(job)
+    models = fit_concurrently(jobs, workers=workers, on_epoch=on_epoch)
+    for (run, date), model in zip(planned, models, strict=True):
+        run.rule.use_trained(date, model)
+
+
 def allocation_targets(
     daily_returns: pd.DataFrame,
     *,
@@ -505,6 +554,8 @@ def allocation_targets(
     rebalance_dates: Sequence[Any] = (),
     rebalance_day: RebalanceDay = "last",
     benchmark: str | None = None,
+    workers: int = 1,
+    on_epoch: OnEpoch | None = None,
 ) -> pd.DataFrame:
     """Stage ``allocation_targets``: each allocator's target weights on the common schedule.
 
@@ -522,6 +573,12 @@ def allocation_targets(
         Default window and the schedule (:func:`rebalance_schedule`), shared by all
         allocators; the first rebalance is the first scheduled date where every allocator
         has its full window.
+    workers : int
+        LSTM trainings at once (threads, one torch thread each); the results do not
+        depend on it, so it is not a parameter of the artifact.
+    on_epoch : callable, optional
+        Progress of the LSTM trainings (:class:`~portflow.quant.allocation.lstm.EpochProgress`),
+        called from the training threads.
 
     Returns
     -------
@@ -540,17 +597,13 @@ def allocation_targets(
         first=max(run.window for run in runs) - 1,
         day=rebalance_day,
     )
+    _train_lstms_ahead(returns, runs, dates, workers=workers, on_epoch=on_epoch)
     pieces = []
     for run in runs:
         try:
             targets = target_weights(returns, run.rule, window=run.window, dates=dates)
         except DataError as error:
-            raise DataError(
-                "allocation_targets",
-                f"allocation.allocators[{run.strategy}].{error.field}",
-                error.problem,
-                error.fix,
-            ) from error
+            raise _in_allocator(run, error) from error
         long = targets.rename_axis(index="date", columns="ticker").stack().rename("weight")
         long = long.reset_index()
         long.insert(1, "allocator", run.allocator)
@@ -659,11 +712,12 @@ def backtest_metrics(
 
     Returns
     -------
-    DataFrame of shape (n_runs, 20)
+    DataFrame of shape (n_runs, 21)
         Indexed by ``allocator``: ``strategy``, ``seed``, ``start``, ``end``; the net-return
         metrics ``ann_return``, ``ann_volatility``, ``sharpe``, ``sortino`` (excess of
         ``rf``), ``max_drawdown``, ``calmar``, ``n_periods``; ``gross_ann_return``,
-        ``gross_sharpe``, ``ann_turnover``, ``ann_cost``, ``n_rebalances`` (see
+        ``gross_sharpe``, ``ann_turnover`` (two-way), ``ann_turnover_one_way``,
+        ``ann_cost``, ``n_rebalances`` (see
         :func:`performance_metrics`); and ``note``: why a ticker held is not investable
         (:data:`NOT_INVESTABLE`), empty otherwise.
     """
@@ -699,6 +753,7 @@ SUMMARY_METRICS = (
     "max_drawdown",
     "calmar",
     "ann_turnover",
+    "ann_turnover_one_way",
     "ann_cost",
 )
 """Metrics summarized over seeds by :func:`backtest_seed_summary`."""
@@ -709,7 +764,7 @@ def backtest_seed_summary(backtest_metrics: pd.DataFrame) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame of shape (n_strategies * 8, 5)
+    DataFrame of shape (n_strategies * 9, 5)
         Columns ``strategy``, ``metric`` (:data:`SUMMARY_METRICS`), ``mean``, ``std``
         (ddof=1; NaN for a single run, e.g. a deterministic allocator) and ``n_runs``.
         Print as ``mean ± std``.

@@ -24,33 +24,31 @@ is given the past window only; every ``retrain_every`` rebalances it trains a ne
 which then allocates over the following test window until the next retraining. Test data
 cannot reach training: at no point does the allocator hold data after the current date.
 
-Determinism: training runs under ``torch.manual_seed(seed)`` inside ``torch.random.fork_rng``
-(the caller's random state is left untouched), ``torch.use_deterministic_algorithms(True)``
-and ``num_threads`` intra-op threads (1 by default), all restored afterwards. These are
-process-wide, so fits and predictions hold a lock: concurrent tasks in threads take turns.
+Determinism: the same seed and data give the same weights, bit for bit, whether trainings
+run in turn or concurrently (:func:`fit_concurrently` trains the independent models of a
+backtest in threads, one torch thread each); see :mod:`portflow.quant.allocation.sharpe_network`,
+which holds everything torch. This module imports torch only inside the methods that train
+or run a network, so importing it (and the pipeline) costs no torch import.
 
-Persistence: the artifact store holds DataFrames, so :func:`state_dict_to_frame` turns a
-state dict into one row per tensor and :func:`frame_to_state_dict` turns it back; the
-estimator's settings are the artifact's params (``portflow.config.allocation.LSTMModelParams``).
+Persistence: the artifact store holds DataFrames, so
+:func:`~portflow.quant.allocation.sharpe_network.state_dict_to_frame` turns a state dict into
+one row per tensor and :meth:`LSTMAllocator.load_state_frame` reloads it; the estimator's
+settings are the artifact's params (``portflow.config.allocation.LSTMModelParams``).
 """
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from numpy.lib.stride_tricks import sliding_window_view
-from torch import nn
 
 from portflow.errors import DataError, preview
-from portflow.quant.allocation.allocators import TRADING_DAYS, investable_returns
+from portflow.quant.allocation.allocators import investable_returns
 
 MIN_TRAINING_SAMPLES = 20
 """Fewest (features, next-day return) pairs a training window must give."""
@@ -77,55 +75,26 @@ def return_features(returns: np.ndarray, vol_window: int) -> np.ndarray:
     return np.concatenate([returns[vol_window - 1 :], volatility], axis=1)
 
 
-class SharpeLSTM(nn.Module):
-    """Features (batch, lookback, 2 n_assets) -> long-only weights (batch, n_assets).
+@dataclass(frozen=True)
+class EpochProgress:
+    """One epoch of one training: what a log line or a progress bar shows."""
 
-    ``feature_mean`` and ``feature_scale`` are buffers: the training window's statistics,
-    applied inside ``forward``, saved and loaded with the state dict.
-    """
-
-    def __init__(self, n_assets: int, hidden_size: int, num_layers: int) -> None:
-        super().__init__()
-        n_features = 2 * n_assets
-        self.lstm = nn.LSTM(n_features, hidden_size, num_layers=num_layers, batch_first=True)
-        self.head = nn.Linear(hidden_size, n_assets)
-        self.register_buffer("feature_mean", torch.zeros(n_features))
-        self.register_buffer("feature_scale", torch.ones(n_features))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        scaled = (features - self.feature_mean) / self.feature_scale
-        hidden, _ = self.lstm(scaled)
-        return torch.softmax(self.head(hidden[:, -1]), dim=-1)
+    seed: int
+    train_end: pd.Timestamp
+    """Last day of the training window (the rebalance date it is trained at)."""
+    epoch: int
+    """Epochs done, from 1 to ``epochs``."""
+    epochs: int
+    loss: float
+    """Minus the annualized training Sharpe ratio, before this epoch's step."""
+    fits: int = 1
+    """Trainings in the batch this one belongs to (a progress bar's total is
+    ``fits * epochs`` events)."""
 
 
-_TORCH_GLOBALS = threading.RLock()
-"""Held while torch's process-wide state (seed, thread count, deterministic flag) is changed
-and used: Prefect runs tasks in threads, and two fits seeding the global RNG at once would
-each get the other's random initialization."""
-
-
-@contextmanager
-def _torch_threads(num_threads: int) -> Iterator[None]:
-    with _TORCH_GLOBALS:
-        previous = torch.get_num_threads()
-        torch.set_num_threads(num_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(previous)
-
-
-@contextmanager
-def _deterministic(seed: int, num_threads: int) -> Iterator[None]:
-    """Seeded, deterministic torch; the global RNG, flag and thread count are restored."""
-    with _TORCH_GLOBALS, torch.random.fork_rng(devices=[]), _torch_threads(num_threads):
-        was_deterministic = torch.are_deterministic_algorithms_enabled()
-        torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
-        try:
-            yield
-        finally:
-            torch.use_deterministic_algorithms(was_deterministic)
+OnEpoch = Callable[[EpochProgress], None]
+"""A progress callback: called after every epoch of every training, from the thread that
+trains (with :func:`fit_concurrently`, from several threads at once)."""
 
 
 # -- the estimator ---------------------------------------------------------------------------
@@ -145,13 +114,12 @@ class LSTMAllocator:
     learning_rate : float
         Adam learning rate.
     seed : int
-        Seed of the weights' initialization; same seed and data = same weights.
-    num_threads : int
-        Torch intra-op threads during fit and predict (1 = bitwise reproducible).
+        Seed of the weights' initialization; same seed and data = same weights, bit for
+        bit (trainings use one torch thread each).
 
     Attributes
     ----------
-    network_ : SharpeLSTM
+    network_ : portflow.quant.allocation.sharpe_network.SharpeLSTM
         The trained network (with the feature scaling buffers).
     assets_ : list of str
         Asset order of the weights.
@@ -176,7 +144,6 @@ class LSTMAllocator:
         epochs: int = 100,
         learning_rate: float = 0.01,
         seed: int = 0,
-        num_threads: int = 1,
     ) -> None:
         self.lookback = lookback
         self.hidden_size = hidden_size
@@ -185,7 +152,6 @@ class LSTMAllocator:
         self.epochs = epochs
         self.learning_rate = learning_rate
         self.seed = seed
-        self.num_threads = num_threads
 
     def get_params(self) -> dict[str, Any]:
         """The settings of ``__init__`` (the model's config)."""
@@ -197,7 +163,6 @@ class LSTMAllocator:
             "epochs",
             "learning_rate",
             "seed",
-            "num_threads",
         )
         return {name: getattr(self, name) for name in names}
 
@@ -218,19 +183,26 @@ class LSTMAllocator:
         if not np.isfinite(returns.to_numpy(dtype=float)).all():
             raise DataError("lstm", "returns", "NaN or infinite returns", "clean the returns")
 
-    def fit(self, returns: pd.DataFrame) -> LSTMAllocator:
+    def check_training_window(self, returns: pd.DataFrame) -> None:
+        """Raise the :class:`DataError` that :meth:`fit` would raise on this window (too
+        short for the lookback and volatility window, or not finite)."""
+        self._check(returns, self.history_days + MIN_TRAINING_SAMPLES, "training")
+
+    def fit(self, returns: pd.DataFrame, *, on_epoch: OnEpoch | None = None) -> LSTMAllocator:
         """Train on a window of past returns.
 
         Parameters
         ----------
         returns : DataFrame of shape (n_days, n_assets)
             The training window: simple daily returns, no NaN, sorted dates.
+        on_epoch : callable, optional
+            Receives an :class:`EpochProgress` after every epoch (logs, progress bars).
 
         Returns
         -------
         self
         """
-        self._check(returns, self.history_days + MIN_TRAINING_SAMPLES, "training")
+        self.check_training_window(returns)
         values = returns.to_numpy(dtype=float)
         features = return_features(values, self.vol_window)
         sequences = sliding_window_view(features, self.lookback, axis=0).transpose(0, 2, 1)
@@ -241,24 +213,24 @@ class LSTMAllocator:
         scale = features.std(axis=0)
         scale[scale == 0] = 1.0
 
-        with _deterministic(self.seed, self.num_threads):
-            network = SharpeLSTM(values.shape[1], self.hidden_size, self.num_layers)
-            network.feature_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-            network.feature_scale.copy_(torch.as_tensor(scale, dtype=torch.float32))
-            inputs = torch.tensor(np.ascontiguousarray(sequences), dtype=torch.float32)
-            targets = torch.tensor(next_returns, dtype=torch.float32)
-            optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate)
-            history = []
-            network.train()
-            for _ in range(self.epochs):
-                optimizer.zero_grad()
-                loss = -_annualized_sharpe((network(inputs) * targets).sum(dim=1))
-                loss.backward()
-                optimizer.step()
-                history.append(loss.item())
-            network.eval()
-            with torch.no_grad():
-                final = _annualized_sharpe((network(inputs) * targets).sum(dim=1)).item()
+        from portflow.quant.allocation import sharpe_network
+
+        network = sharpe_network.seeded_network(
+            values.shape[1], self.hidden_size, self.num_layers, self.seed, mean, scale
+        )
+        train_end = returns.index[-1]
+
+        def epoch_done(epoch: int, loss: float) -> None:
+            on_epoch(EpochProgress(self.seed, train_end, epoch, self.epochs, loss))
+
+        history, final = sharpe_network.train(
+            network,
+            sequences,
+            next_returns,
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            on_epoch=None if on_epoch is None else epoch_done,
+        )
 
         self.network_ = network
         self.assets_ = [str(c) for c in returns.columns]
@@ -267,7 +239,7 @@ class LSTMAllocator:
         self.loss_history_ = np.asarray(history)
         self.train_sharpe_ = final
         self.train_start_ = returns.index[0]
-        self.train_end_ = returns.index[-1]
+        self.train_end_ = train_end
         self.n_samples_ = len(sequences)
         return self
 
@@ -296,21 +268,20 @@ class LSTMAllocator:
                 "pass returns of the assets the model was trained on",
             )
         self._check(returns_window, self.history_days, "a prediction")
+        from portflow.quant.allocation.sharpe_network import weights as network_weights
+
         window = returns_window[self.assets_].to_numpy(dtype=float)[-self.history_days :]
-        features = torch.as_tensor(
-            return_features(window, self.vol_window)[None], dtype=torch.float32
-        )
-        with _torch_threads(self.num_threads), torch.no_grad():
-            weights = self.network_(features)[0].double().numpy()
+        weights = network_weights(self.network_, return_features(window, self.vol_window))
         return pd.Series(weights / weights.sum(), index=self.assets_, name="weight")
 
     def load_state_frame(self, frame: pd.DataFrame, assets: Sequence[str]) -> LSTMAllocator:
-        """Restore a trained network saved with :func:`state_dict_to_frame`.
+        """Restore a trained network saved by the ``lstm_model`` stage.
 
         Parameters
         ----------
         frame : DataFrame
-            One row per tensor (see :func:`state_dict_to_frame`).
+            One row per tensor (see
+            :func:`~portflow.quant.allocation.sharpe_network.state_dict_to_frame`).
         assets : sequence of str
             The assets the model allocates, in training order.
 
@@ -318,9 +289,10 @@ class LSTMAllocator:
         -------
         self
         """
-        network = SharpeLSTM(len(assets), self.hidden_size, self.num_layers)
+        from portflow.quant.allocation.sharpe_network import load_network
+
         try:
-            network.load_state_dict(frame_to_state_dict(frame))
+            network = load_network(frame, len(assets), self.hidden_size, self.num_layers)
         except RuntimeError as error:
             raise DataError(
                 "lstm",
@@ -329,15 +301,11 @@ class LSTMAllocator:
                 f"{self.hidden_size}, num_layers {self.num_layers}: {str(error)[:300]}",
                 "use the same tickers and settings as when the model was trained",
             ) from None
-        self.network_ = network.eval()
+        self.network_ = network
         self.assets_ = [str(a) for a in assets]
         self.feature_mean_ = network.feature_mean.double().numpy()
         self.feature_scale_ = network.feature_scale.double().numpy()
         return self
-
-
-def _annualized_sharpe(portfolio: torch.Tensor) -> torch.Tensor:
-    return portfolio.mean() / (portfolio.std() + 1e-12) * TRADING_DAYS**0.5
 
 
 # -- walk-forward allocator ------------------------------------------------------------------
@@ -358,6 +326,10 @@ class WalkForwardLSTM:
     fits_ : list of dict
         One entry per training: ``date`` (the rebalance date), ``train_start``,
         ``train_end`` (the training window; ``train_end == date``), ``train_sharpe``.
+
+    The trainings do not depend on each other (each starts from the seed, on its own
+    window), so a backtest can train them ahead, concurrently (:meth:`training_dates`,
+    :meth:`use_trained`, :func:`fit_concurrently`); the predictions still walk forward.
     """
 
     def __init__(self, retrain_every: int = 12, **settings: Any) -> None:
@@ -366,16 +338,41 @@ class WalkForwardLSTM:
         self.model_: LSTMAllocator | None = None
         self.fits_: list[dict[str, Any]] = []
         self._since_fit = 0
+        self._trained: dict[pd.Timestamp, LSTMAllocator] = {}
+
+    def new_model(self) -> LSTMAllocator:
+        """An untrained estimator with this allocator's settings."""
+        return LSTMAllocator(**self.settings)
+
+    def training_dates(self, dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        """The dates it trains at when called at the rebalance ``dates`` in order: the
+        first and every ``retrain_every``-th after it."""
+        return dates[:: self.retrain_every]
+
+    def use_trained(self, date: pd.Timestamp, model: LSTMAllocator) -> None:
+        """Use ``model``, trained ahead, instead of training at ``date``; it must have been
+        trained on the window the allocator is given there (checked then)."""
+        self._trained[date] = model
 
     def __call__(self, past_returns: pd.DataFrame) -> pd.Series:
         if self.model_ is None or self._since_fit >= self.retrain_every:
-            self.model_ = LSTMAllocator(**self.settings).fit(past_returns)
+            date = past_returns.index[-1]
+            model = self._trained.pop(date, None)
+            if model is None:
+                model = self.new_model().fit(past_returns)
+            elif (model.train_start_, model.train_end_) != (past_returns.index[0], date):
+                raise ValueError(
+                    f"the model trained ahead for {date:%Y-%m-%d} was trained on "
+                    f"{model.train_start_:%Y-%m-%d}..{model.train_end_:%Y-%m-%d}, not on "
+                    f"the window {past_returns.index[0]:%Y-%m-%d}..{date:%Y-%m-%d}"
+                )
+            self.model_ = model
             self.fits_.append(
                 {
-                    "date": past_returns.index[-1],
-                    "train_start": self.model_.train_start_,
-                    "train_end": self.model_.train_end_,
-                    "train_sharpe": self.model_.train_sharpe_,
+                    "date": date,
+                    "train_start": model.train_start_,
+                    "train_end": model.train_end_,
+                    "train_sharpe": model.train_sharpe_,
                 }
             )
             self._since_fit = 0
@@ -383,44 +380,52 @@ class WalkForwardLSTM:
         return self.model_.predict(past_returns)
 
 
-# -- state dict <-> DataFrame ----------------------------------------------------------------
-def state_dict_to_frame(model: nn.Module | Mapping[str, torch.Tensor]) -> pd.DataFrame:
-    """A state dict as a DataFrame the artifact store can save (parquet).
+def fit_concurrently(
+    jobs: Sequence[tuple[LSTMAllocator, pd.DataFrame]],
+    *,
+    workers: int = 1,
+    on_epoch: OnEpoch | None = None,
+) -> list[LSTMAllocator]:
+    """Train each estimator on its window, ``workers`` trainings at a time.
+
+    Threads, not processes: each training runs on one torch thread and torch releases the
+    GIL inside its kernels, so two trainings on two cores take about the time of one,
+    without a process's start-up (importing torch) or pickling; and the weights are the
+    same bits as trainings in turn (``benchmarks/lstm_trainings.py`` measures both ways).
 
     Parameters
     ----------
-    model : nn.Module or mapping of str to Tensor
-        A module (its ``state_dict()`` is used) or a state dict.
+    jobs : sequence of (LSTMAllocator, DataFrame)
+        Untrained estimators and their training windows.
+    workers : int
+        Trainings at once; 1 trains in turn in the calling thread.
+    on_epoch : callable, optional
+        Receives every epoch of every training, with ``fits = len(jobs)``, from the
+        training threads.
 
     Returns
     -------
-    DataFrame of shape (n_tensors, 4)
-        Columns ``name``, ``shape`` (JSON list, e.g. ``"[256, 40]"``), ``dtype`` (numpy
-        name, e.g. ``"float32"``) and ``data`` (the raw bytes, little-endian, C order).
+    list of LSTMAllocator
+        The trained estimators, in the order of ``jobs``.
     """
-    state = model.state_dict() if isinstance(model, nn.Module) else model
-    rows = []
-    for name, tensor in state.items():
-        array = tensor.detach().cpu().contiguous().numpy()
-        rows.append(
-            {
-                "name": name,
-                "shape": json.dumps(list(array.shape)),
-                "dtype": array.dtype.name,
-                "data": array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes(),
-            }
-        )
-    return pd.DataFrame(rows, columns=["name", "shape", "dtype", "data"])
+    fits = len(jobs)
 
+    def fit(job: tuple[LSTMAllocator, pd.DataFrame]) -> LSTMAllocator:
+        model, window = job
+        if on_epoch is None:
+            return model.fit(window)
+        return model.fit(window, on_epoch=lambda event: on_epoch(replace(event, fits=fits)))
 
-def frame_to_state_dict(frame: pd.DataFrame) -> OrderedDict[str, torch.Tensor]:
-    """The state dict of a frame made by :func:`state_dict_to_frame` (tensors own their memory)."""
-    state = OrderedDict()
-    for row in frame.itertuples(index=False):
-        dtype = np.dtype(row.dtype).newbyteorder("<")
-        array = np.frombuffer(row.data, dtype=dtype).reshape(json.loads(row.shape))
-        state[row.name] = torch.from_numpy(array.astype(array.dtype.newbyteorder("="), copy=True))
-    return state
+    if workers <= 1 or fits <= 1:
+        return [fit(job) for job in jobs]
+    with ThreadPoolExecutor(min(workers, fits), thread_name_prefix="lstm-training") as pool:
+        futures = [pool.submit(fit, job) for job in jobs]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
 
 
 # -- stages ----------------------------------------------------------------------------------
@@ -455,15 +460,22 @@ def lstm_model(
     seed: int,
     tickers: Sequence[str] | None = None,
     benchmark: str | None = None,
+    on_epoch: OnEpoch | None = None,
 ) -> pd.DataFrame:
     """Stage ``lstm_model``: an LSTM allocator trained on the latest ``window`` days.
 
-    The model a live user would allocate with next. Its settings are the artifact's params.
+    The model a live user would allocate with next. Its settings are the artifact's params;
+    ``on_epoch`` (progress, see :class:`EpochProgress`) is not one of them.
+
+    It is never the same training as one of ``allocation_targets``' walk-forward models:
+    its window ends on the data's last day, and the backtest never rebalances (so never
+    trains) there, since a trade on the last day would earn nothing.
 
     Returns
     -------
     DataFrame of shape (n_tensors, 4)
-        The trained network's state dict (see :func:`state_dict_to_frame`), feature scaling
+        The trained network's state dict (see
+        :func:`~portflow.quant.allocation.sharpe_network.state_dict_to_frame`), feature scaling
         buffers included; reload it with :meth:`LSTMAllocator.load_state_frame`.
     """
     returns = _training_window(daily_returns, tickers, benchmark, window, "lstm_model")
@@ -475,7 +487,9 @@ def lstm_model(
         epochs=epochs,
         learning_rate=learning_rate,
         seed=seed,
-    ).fit(returns)
+    ).fit(returns, on_epoch=on_epoch)
+    from portflow.quant.allocation.sharpe_network import state_dict_to_frame
+
     return state_dict_to_frame(model.network_)
 
 

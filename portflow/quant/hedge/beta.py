@@ -4,7 +4,8 @@ The regression is ``r_p,t = alpha + beta r_b,t + e_t`` on simple daily returns (
 excess of the risk-free rate: the hedge ratio is what matters here, and with a constant in
 the regression the beta differs from the excess-return beta only through the covariance of
 the daily risk-free rate with the benchmark, which is negligible). statsmodels does the
-estimation: ``statsmodels.api.OLS`` for the full sample, ``RollingOLS`` for the windows.
+estimation: ``statsmodels.api.OLS`` for the full sample (through
+:func:`portflow.quant.regression.ols_fit`), ``RollingOLS`` for the windows.
 
 Timing of the rolling beta
 --------------------------
@@ -19,10 +20,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
-from statsmodels.regression.rolling import RollingOLS
 
 from portflow.errors import DataError
+from portflow.quant.regression import HacLags, errors_label, ols_fit
 
 REGRESSION_STAGE = "hedge_regression"
 ROLLING_STAGE = "hedge_rolling_beta"
@@ -42,17 +42,6 @@ REGRESSION_COLUMNS = (
 )
 
 
-def ols_fit(y: pd.Series, x: pd.Series, hac_lags: int | None = None):
-    """``statsmodels`` OLS of ``y`` on a constant and ``x``; Newey-West errors if ``hac_lags``.
-
-    Returns the statsmodels results object (params ``const`` and ``x.name``).
-    """
-    model = sm.OLS(y, sm.add_constant(x), missing="raise")
-    if hac_lags is None:
-        return model.fit()
-    return model.fit(cov_type="HAC", cov_kwds={"maxlags": hac_lags})
-
-
 def _row(fit, regressor: str) -> dict[str, float | int | str]:
     return {
         "alpha": float(fit.params["const"]),
@@ -65,7 +54,7 @@ def _row(fit, regressor: str) -> dict[str, float | int | str]:
         "beta_p": float(fit.pvalues[regressor]),
         "r_squared": float(fit.rsquared),
         "n_obs": int(fit.nobs),
-        "cov_type": str(fit.cov_type),
+        "cov_type": errors_label(fit),
     }
 
 
@@ -92,18 +81,21 @@ def _check_returns(basket_returns: pd.DataFrame, stage: str) -> pd.DataFrame:
     return frame
 
 
-def hedge_regression(basket_returns: pd.DataFrame, *, hac_lags: int | None = None) -> pd.DataFrame:
+def hedge_regression(
+    basket_returns: pd.DataFrame, *, hac_lags: HacLags | None = None
+) -> pd.DataFrame:
     """Full-sample OLS of the basket on the benchmark, and of the hedged series on it.
 
     Parameters
     ----------
     basket_returns : DataFrame of shape (n_dates, >= 2)
         Columns ``basket`` and ``benchmark``: simple decimal returns per day.
-    hac_lags : int or None
+    hac_lags : int, "auto" or None
         ``None``: classic OLS standard errors, p-values from the t distribution.
-        An integer L: Newey-West (HAC, Bartlett kernel, L lags, statsmodels'
-        small-sample correction) errors, p-values from the normal distribution
-        (statsmodels' defaults for ``cov_type="HAC"``).
+        An integer L: Newey-West (HAC, Bartlett kernel, L lags) errors without a
+        small-sample correction, p-values from the normal distribution (statsmodels'
+        defaults for ``cov_type="HAC"``). ``"auto"``: L from the Newey-West rule
+        ``floor(4 (T/100)^(2/9))`` (:func:`portflow.quant.regression.newey_west_lags`).
 
     Returns
     -------
@@ -113,7 +105,8 @@ def hedge_regression(basket_returns: pd.DataFrame, *, hac_lags: int | None = Non
         row's beta; its beta is 0 in sample up to rounding, since OLS residuals are
         orthogonal to the regressor, and its alpha equals the basket's). Columns
         ``alpha`` (decimal per day), ``alpha_se``, ``alpha_t``, ``alpha_p``, ``beta``,
-        ``beta_se``, ``beta_t``, ``beta_p``, ``r_squared``, ``n_obs``, ``cov_type``.
+        ``beta_se``, ``beta_t``, ``beta_p``, ``r_squared``, ``n_obs``, ``cov_type``
+        (``nonrobust`` or ``HAC(L)`` with the lags used).
 
     Raises
     ------
@@ -128,9 +121,10 @@ def hedge_regression(basket_returns: pd.DataFrame, *, hac_lags: int | None = Non
             f"{len(frame)} daily returns, fewer than the 3 a regression with errors needs",
             "widen data.start/data.end",
         )
-    basket_fit = ols_fit(frame["basket"], frame["benchmark"], hac_lags)
+    errors = {"cov_type": "nonrobust" if hac_lags is None else "HAC", "hac_lags": hac_lags}
+    basket_fit = ols_fit(frame["basket"], frame["benchmark"], **errors)
     beta = float(basket_fit.params["benchmark"])
-    hedged_fit = ols_fit(hedged_returns(frame, beta), frame["benchmark"], hac_lags)
+    hedged_fit = ols_fit(hedged_returns(frame, beta), frame["benchmark"], **errors)
     table = pd.DataFrame(
         [_row(basket_fit, "benchmark"), _row(hedged_fit, "benchmark")],
         index=pd.Index(["basket", "hedged"], name="regression"),
@@ -198,6 +192,9 @@ def rolling_beta(
             f"set hedge.rebalance_every between 1 and {max(after_first, 1)}, lower "
             "hedge.beta_window, or widen data.start/data.end",
         )
+    import statsmodels.api as sm  # here, not at import: a warm re-run fits nothing
+    from statsmodels.regression.rolling import RollingOLS
+
     fit = RollingOLS(frame["basket"], sm.add_constant(frame["benchmark"]), window=beta_window).fit()
     positions = rebalance_positions(n, beta_window, rebalance_every)
     out = pd.DataFrame(

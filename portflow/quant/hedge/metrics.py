@@ -10,13 +10,17 @@ Conventions
   :func:`portflow.quant.metrics.performance_table` with 252 periods a year. The Sharpe
   ratio is ``mean(r_t - rf_t) / std(r_t - rf_t) x sqrt(252)`` with ``rf_t`` the daily
   risk-free return of the ``risk_free_daily`` stage (from a monthly source, each month's
-  rate spread geometrically over its trading days). The book's returns include no
-  interest on cash (see ``portflow.quant.hedge.backtest``).
-- Turnover: traded notional over the equity it trades against, summed and annualized,
-  ``mean_t(traded_t / equity_t) x 252`` over d0 < t <= T (the inception build is
-  excluded). For the book ``equity_t`` is the pre-cost equity at t's close; for the
-  basket it is the basket's re-weighting to its volume weights (``basket_turnover``),
-  which the book's long leg does for free; for the benchmark it is 0 (buy and hold).
+  rate on its trading days). The book's returns include the interest on its cash and
+  short proceeds and the borrow fee (see ``portflow.quant.hedge.backtest``), so its
+  excess return is its return over the risk-free rate it earns.
+- Turnover: traded notional over the value it trades against, annualized,
+  ``mean_t(traded_t / value_t) x 252`` over d0 < t <= T (the inception build is
+  excluded). ``turnover`` is two-way (buys plus sells), ``turnover_one_way`` half of it
+  (the usual "fraction of the book replaced"). For the book, traded is the hedge's
+  rebalances plus the basket's re-weighting and the value is the pre-cost equity at t's
+  close; for the basket it is the basket's re-weighting to its volume weights
+  (``basket_turnover``, a fraction of the basket's value); for the benchmark it is 0
+  (buy and hold).
 - Realized beta: OLS slope (statsmodels, with a constant) of each series on the
   benchmark's daily return over the common period.
 """
@@ -26,9 +30,9 @@ from __future__ import annotations
 import pandas as pd
 
 from portflow.errors import DataError
-from portflow.quant.hedge.beta import ols_fit
 from portflow.quant.hedge.volume_basket import volume_measure
 from portflow.quant.metrics import PERIODS_PER_YEAR, performance_table
+from portflow.quant.regression import ols_fit
 
 STAGE = "hedge_metrics"
 SERIES = ("hedged_net", "hedged_gross", "basket", "benchmark")
@@ -57,12 +61,13 @@ def hedge_metrics(
 
     Returns
     -------
-    DataFrame of shape (4, 10)
+    DataFrame of shape (4, 11)
         Index ``series``: ``hedged_net``, ``hedged_gross``, ``basket``, ``benchmark``.
         Columns ``ann_return``, ``ann_volatility``, ``sharpe``, ``sortino``,
         ``max_drawdown``, ``calmar``, ``n_periods`` (see
-        :func:`~portflow.quant.metrics.performance_table`), ``turnover`` (per year, as a
-        multiple of equity), ``realized_beta`` and ``volume_measure`` (text).
+        :func:`~portflow.quant.metrics.performance_table`), ``turnover`` and
+        ``turnover_one_way`` (two-way and one-way, per year, as a multiple of equity),
+        ``realized_beta`` and ``volume_measure`` (text).
 
     Raises
     ------
@@ -102,13 +107,11 @@ def hedge_metrics(
     table = performance_table(returns, rf, periods)
     after = slice(1, None)
     pre_cost_equity = hedge_backtest["equity"] + hedge_backtest["cost"]
-    book_turnover = (hedge_backtest["traded_notional"] / pre_cost_equity).iloc[after]
-    table["turnover"] = [
-        book_turnover.mean() * periods,
-        book_turnover.mean() * periods,
-        market["basket_turnover"].iloc[after].mean() * periods,
-        0.0,
-    ]
+    book_traded = hedge_backtest["traded_notional"] + hedge_backtest["basket_traded"]
+    book_turnover = (book_traded / pre_cost_equity).iloc[after].mean() * periods
+    basket_turnover = market["basket_turnover"].iloc[after].mean() * periods
+    table["turnover"] = [book_turnover, book_turnover, basket_turnover, 0.0]
+    table["turnover_one_way"] = table["turnover"] / 2.0
     table["realized_beta"] = [
         float(ols_fit(returns[name], returns["benchmark"].rename("x")).params["x"])
         for name in SERIES

@@ -39,15 +39,17 @@ def month_end_caps(market_data: pd.DataFrame) -> pd.DataFrame:
     DataFrame of shape (n_months, n_tickers)
         Caps in the quote currency, indexed by calendar month-end; NaN where none.
     """
-    rows = market_data.dropna(subset=list(CAP_FIELDS)).sort_values("date", kind="stable")
+    rows = market_data.loc[:, ["date", "ticker", *CAP_FIELDS]].dropna()
+    if not rows["date"].is_monotonic_increasing:
+        rows = rows.sort_values("date", kind="stable")
     table = pd.DataFrame(
         {
             "month": (rows["date"] + pd.offsets.MonthEnd(0)).dt.normalize(),
             "ticker": rows["ticker"],
             "cap": rows["close"] * rows["shares_outstanding"],
         }
-    )
-    return table.groupby(["month", "ticker"])["cap"].last().unstack("ticker")
+    ).drop_duplicates(["month", "ticker"], keep="last")
+    return table.pivot(index="month", columns="ticker", values="cap")
 
 
 def benchmark_weights(

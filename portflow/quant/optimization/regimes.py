@@ -23,13 +23,17 @@ order of the variances themselves. Moments are returned in decimals.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-from hmmlearn.hmm import GaussianHMM
 from threadpoolctl import threadpool_limits
 
 from portflow.errors import DataError
 from portflow.quant.optimization.factor_moments import OK, moment_columns
+
+if TYPE_CHECKING:
+    from hmmlearn.hmm import GaussianHMM
 
 PERCENT = 100.0
 """Scale of the returns the HMM is fitted on (percent)."""
@@ -144,6 +148,8 @@ class RegimeFactorModel:
         self.warm_start = warm_start
 
     def _new_hmm(self) -> GaussianHMM:
+        from hmmlearn.hmm import GaussianHMM  # here, not at import: a warm re-run fits none
+
         warm = self.warm_start and hasattr(self, "hmm_")
         model = GaussianHMM(
             n_components=self.n_regimes,

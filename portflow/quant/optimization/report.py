@@ -14,8 +14,12 @@ Conventions (monthly returns, 12 periods a year):
   information ratio ``12 mean(a) / realized TE`` (arithmetic, like the Sharpe ratio);
 - ex-ante TE: the mean over decisions of the annualized ex-ante tracking error, so
   ``te_ratio = realized / ex-ante`` near 1 means the risk model's risk was the risk taken;
+- turnover: the mean monthly one-way turnover ``1/2 sum_i |w_it - w~_it|`` of
+  ``optimized_returns`` and the two-way ``turnover_two_way``, twice it (buys plus sells);
 - decisions and failures count every decision of ``optimized_weights`` (the last one
-  too, though it earns no return); failures are decisions whose status is neither
+  too, though it earns no return), for the benchmark as for the strategies: the
+  benchmark decides at every decision date, and fails (``no_benchmark``) where
+  ``benchmark_weights`` has no weights; failures are decisions whose status is neither
   ``optimal`` nor ``optimal_inaccurate`` (infeasible, solver errors, dates without
   tradable stocks or usable moments); their statuses are listed with counts in
   ``failure_statuses``.
@@ -78,12 +82,22 @@ def _summary(rows: pd.DataFrame, decisions: pd.Series) -> dict:
             else np.nan
         ),
         "turnover": float(realized["turnover"].mean()),
+        "turnover_two_way": 2.0 * float(realized["turnover"].mean()),
         "names_held": float(realized["names_held"].mean()),
         "effective_names": float(realized["effective_names"].mean()),
         "entropy_names": float(realized["entropy_names"].mean()),
         "delisted_weight": float(realized["delisted_weight"].sum()),
         "benchmark_scheme": _schemes(rows["benchmark_scheme"]),
     }
+
+
+def _benchmark_decisions(
+    optimized_weights: pd.DataFrame, benchmark_weights: pd.DataFrame
+) -> pd.Series:
+    """The benchmark's status at every decision date of the sweep."""
+    dates = pd.DatetimeIndex(sorted(optimized_weights["date"].unique()))
+    held = dates.isin(pd.DatetimeIndex(benchmark_weights["date"].unique()))
+    return pd.Series(np.where(held, BENCHMARK, "no_benchmark"), index=dates, name="status")
 
 
 def _schemes(schemes: pd.Series) -> str:
@@ -95,7 +109,9 @@ def _schemes(schemes: pd.Series) -> str:
 
 
 def optimization_report(
-    optimized_returns: pd.DataFrame, optimized_weights: pd.DataFrame
+    optimized_returns: pd.DataFrame,
+    optimized_weights: pd.DataFrame,
+    benchmark_weights: pd.DataFrame,
 ) -> pd.DataFrame:
     """Metrics of every sweep point and of the benchmark.
 
@@ -106,26 +122,31 @@ def optimization_report(
     optimized_weights : DataFrame
         ``optimized_weights`` stage: every decision with its status, the last one
         included (it has no realized month), so that every failure is counted.
+    benchmark_weights : DataFrame
+        ``benchmark_weights`` stage (long: date, ticker, weight, scheme): the dates on
+        which the benchmark has weights, for its decisions.
 
     Returns
     -------
-    DataFrame of shape (n_strategies, 25)
+    DataFrame of shape (n_strategies, 27)
         Columns ``moments``, ``problem``, ``strategy``, ``value``, ``decisions``,
         ``failures``, ``inaccurate``, ``failure_statuses``, ``n_periods``, ``ann_return``,
         ``ann_volatility``, ``sharpe``, ``max_drawdown``, ``active_return`` (annualized,
         arithmetic), ``realized_te``, ``information_ratio``, ``ex_ante_te``, ``te_ratio``,
-        ``turnover`` (mean monthly one-way), ``names_held``, ``effective_names``,
-        ``entropy_names`` (means over time), ``delisted_weight`` (weight held in stocks
-        that left during their holding month, held to their last return; summed over the
-        months) and ``benchmark_scheme`` (how b was weighted: ``equal_weight`` offline, the
-        sample having no market caps; the number of dates of each scheme when they differ).
+        ``turnover`` (mean monthly one-way), ``turnover_two_way``, ``names_held``,
+        ``effective_names``, ``entropy_names`` (means over time), ``delisted_weight`` (weight
+        held in stocks that left during their holding month, held to their last return;
+        summed over the months) and ``benchmark_scheme`` (how b was weighted:
+        ``equal_weight`` offline, the sample having no market caps; the number of dates of
+        each scheme when they differ).
     """
     statuses = {key: rows["status"] for key, rows in optimized_weights.groupby(KEYS)}
+    benchmark = _benchmark_decisions(optimized_weights, benchmark_weights)
     rows = []
     grouped = optimized_returns.groupby(KEYS, sort=False, dropna=False)
     for key, group in grouped:
         moments, problem, strategy, value = key
-        decisions = group["status"] if problem == BENCHMARK else statuses[key]
+        decisions = benchmark if problem == BENCHMARK else statuses[key]
         rows.append(
             {"moments": moments, "problem": problem, "strategy": strategy, "value": value}
             | _summary(group, decisions)

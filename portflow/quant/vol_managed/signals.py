@@ -22,6 +22,9 @@ the mean uncapped exposure over the training window is exactly 1 (one k per sign
 for the common signal, one per asset for the per-asset signals). k uses the whole
 training window, so inside it the exposure's *scale* is in-sample, as in the paper; the
 test months use k from the training window and the previous month's variance only.
+Without a test window (``train_end=None``) every month is in one period, ``"full"``, and
+k is calibrated over all of them: Moreira and Muir's whole-sample evaluation, whose
+t-statistics, R-squared and Sharpe ratios do not depend on k.
 
 k is calibrated *before* the leverage cap. The paper calibrates without a cap; keeping
 its k makes the cap a pure risk limit on top of the paper's strategy (the same k with or
@@ -56,6 +59,8 @@ import pandas as pd
 from portflow.errors import DataError, preview
 
 STAGE = "vol_signals"
+FULL = "full"
+"""The period of every month when there is no test window (``train_end=None``)."""
 MAX_CARRY_MONTHS = 3
 """Under ``carry_forward``, the exposure of month t may use a variance measured as early as
 month t-1-MAX_CARRY_MONTHS, never earlier."""
@@ -122,7 +127,7 @@ def _basket(monthly_variance: pd.DataFrame, market: str, assets) -> list[str]:
 def _months(
     variance_months: pd.DatetimeIndex,
     train_start: dt.date,
-    train_end: dt.date,
+    train_end: dt.date | None,
     test_end: dt.date | None,
     min_months: int,
 ) -> tuple[pd.DatetimeIndex, pd.Series]:
@@ -132,18 +137,25 @@ def _months(
     months = pd.date_range(first, last, freq="ME", name="month")
     end = pd.Timestamp(test_end) if test_end is not None else last
     months = months[(months >= pd.Timestamp(train_start)) & (months <= end)]
-    period = pd.Series(
-        np.where(months <= pd.Timestamp(train_end), "train", "test"), index=months, name="period"
-    )
-    n_train = int((period == "train").sum())
+    if train_end is None:
+        labels = np.full(len(months), FULL, dtype=object)
+    else:
+        labels = np.where(months <= pd.Timestamp(train_end), "train", "test")
+    period = pd.Series(labels, index=months, name="period")
+    n_train = int((period != "test").sum())
     if n_train < min_months:
+        window, span, field = (
+            ("the sample", f"{train_start}..{test_end or 'end'}", "train_start/test_end")
+            if train_end is None
+            else ("the training window", f"{train_start}..{train_end}", "train_start/train_end")
+        )
         raise DataError(
             STAGE,
-            "vol_managed.train_start/train_end",
-            f"the training window {train_start}..{train_end} holds {n_train} months with a "
-            f"signal (fewest allowed: vol_managed.min_months={min_months}); the data gives "
-            f"signals for the months {first:%Y-%m}..{last:%Y-%m}",
-            "move the training window inside the data, or widen data.start/data.end",
+            f"vol_managed.{field}",
+            f"{window} {span} holds {n_train} months with a signal (fewest allowed: "
+            f"vol_managed.min_months={min_months}); the data gives signals for the months "
+            f"{first:%Y-%m}..{last:%Y-%m}",
+            f"move {window} inside the data, or widen data.start/data.end",
         )
     return months, period
 
@@ -207,7 +219,7 @@ def _signal_table(
     used, signal_date = _lagged_variance(variance, months, missing_variance)
     _check(used, ticker, missing_variance)
     inverse = 1.0 / used
-    k = calibrate_k(inverse[period == "train"])
+    k = calibrate_k(inverse[period != "test"])
     return pd.DataFrame(
         {
             "signal": kind,
@@ -229,7 +241,7 @@ def vol_signals(
     market: str,
     assets: tuple[str, ...] | None = None,
     train_start: dt.date,
-    train_end: dt.date,
+    train_end: dt.date | None,
     test_end: dt.date | None = None,
     leverage_cap: float | None = None,
     missing_variance: Literal["error", "carry_forward"] = "error",
@@ -249,9 +261,11 @@ def vol_signals(
         The basket, each of which gets a *per-asset* signal from its own variance;
         None = every column but the market.
     train_start, train_end : date
-        Training window (inclusive) over which each k is calibrated.
+        Training window (inclusive) over which each k is calibrated; ``train_end=None``:
+        no test window, every month from ``train_start`` on is in period ``"full"`` and
+        calibrates k.
     test_end : date, optional
-        Last day of the test period; None = the month after the last variance.
+        Last day of the sample; None = the month after the last variance.
     leverage_cap : float, optional
         Largest exposure; applied after the calibration of k (see the module docstring).
     missing_variance : {"error", "carry_forward"}
@@ -266,7 +280,7 @@ def vol_signals(
         ``signal`` ("common" or "per_asset"), ``asset`` (the ticker whose variance is
         used; the market for "common"), ``signal_date`` (month-end t-1 whose variance
         is used, older when carried forward), ``month`` (month-end t in which the exposure
-        is held), ``period`` ("train" or "test", of ``month``), ``variance`` (squared daily
+        is held), ``period`` ("train", "test" or "full", of ``month``), ``variance`` (squared daily
         returns), ``inverse_variance`` (1 / variance), ``k`` (constant per signal, in units
         of variance), ``exposure`` (``min(k * inverse_variance, leverage_cap)``).
 

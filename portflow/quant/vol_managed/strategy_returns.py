@@ -16,11 +16,17 @@ Exposure and turnover
 ---------------------
 ``exposure`` is the strategy's gross weight in risky assets, sum_i w_i e_{i,t} (1 for
 an unmanaged strategy). ``turnover`` is the change in timing exposure,
-sum_i w_i |e_{i,t} - e_{i,t-1}|: the trade the managed strategy makes *on top of* its
-unmanaged portfolio at the start of month t, as in the paper's transaction-cost section
-(weight drift and the unmanaged basket's own rebalancing are common to both and not
-charged). Before its first month the strategy is taken to hold the unmanaged portfolio
-(e = 1), so the first month's turnover is the move from 1 into the managed exposure.
+sum_i w_i |e_{i,t} - e_{i,t-1}|: the risky notional the managed strategy trades *on top
+of* its unmanaged portfolio at the start of month t, per unit of capital, as in the
+paper's transaction-cost section (weight drift and the unmanaged basket's own
+rebalancing are common to both and not charged); costs are charged on it.
+``turnover_two_way`` adds the other side of those trades, the cash (T-bill) account,
+whose weight moves by ``-(exposure_t - exposure_{t-1})``: buys plus sells over every
+holding, ``turnover + |exposure_t - exposure_{t-1}|``. One-way turnover is half of it,
+which equals ``turnover`` when a single signal scales everything (the risky trades all
+go one way). Before its first month the strategy is taken to hold the unmanaged
+portfolio (e = 1), so the first month's turnover is the move from 1 into the managed
+exposure.
 
 pandas does the work.
 """
@@ -52,6 +58,7 @@ COLUMNS = (
     "total_return",
     "exposure",
     "turnover",
+    "turnover_two_way",
 )
 
 
@@ -150,6 +157,7 @@ def _exposures(vol_signals: pd.DataFrame, market: str, tickers: list[str]):
 def _long(strategies: dict[str, tuple], rf: pd.Series, period: pd.Series) -> pd.DataFrame:
     rows = []
     for strategy, (excess, exposure, turnover) in strategies.items():
+        cash_trade = timing_turnover(exposure.to_frame("e"), pd.Series({"e": 1.0}))
         rows.append(
             pd.DataFrame(
                 {
@@ -162,6 +170,7 @@ def _long(strategies: dict[str, tuple], rf: pd.Series, period: pd.Series) -> pd.
                     "total_return": (excess + rf).to_numpy(),
                     "exposure": exposure.to_numpy(),
                     "turnover": turnover.to_numpy(),
+                    "turnover_two_way": (turnover + cash_trade).to_numpy(),
                 }
             )
         )
@@ -194,11 +203,12 @@ def vol_strategy_returns(
 
     Returns
     -------
-    DataFrame of shape (5 * n_months, 9)
+    DataFrame of shape (5 * n_months, 10)
         Tidy, columns :data:`COLUMNS`: ``month`` (month-end t), ``strategy`` (a key of
-        :data:`UNMANAGED`), ``unmanaged`` (its unmanaged counterpart), ``period`` ("train"
-        or "test"), ``rf``, ``excess_return`` and ``total_return`` (decimal per month),
-        ``exposure`` (gross weight in risky assets) and ``turnover`` (module docstring).
+        :data:`UNMANAGED`), ``unmanaged`` (its unmanaged counterpart), ``period`` ("train",
+        "test" or "full"), ``rf``, ``excess_return`` and ``total_return`` (decimal per
+        month), ``exposure`` (gross weight in risky assets), ``turnover`` and
+        ``turnover_two_way`` (module docstring).
         The months are those with a signal inside the returns' range.
 
     Raises

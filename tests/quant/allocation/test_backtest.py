@@ -362,6 +362,9 @@ def test_metrics_are_those_of_portflow_metrics_on_net_returns(staged):
     assert metrics.loc["mix", "ann_turnover"] == pytest.approx(
         mix["turnover"].iloc[1:].sum() / years, rel=1e-12
     )
+    assert metrics.loc["mix", "ann_turnover_one_way"] == pytest.approx(
+        mix["turnover"].iloc[1:].sum() / years / 2, rel=1e-12
+    )
     assert metrics.loc["mix", "ann_cost"] == pytest.approx(mix["cost"].sum() / years, rel=1e-12)
     assert (metrics["note"] == "").all()
 
@@ -373,7 +376,7 @@ def test_seed_summary_is_mean_and_std_over_runs():
     )
     for column in (
         "ann_return", "ann_volatility", "sortino", "max_drawdown", "calmar", "ann_turnover",
-        "ann_cost",
+        "ann_turnover_one_way", "ann_cost",
     ):  # fmt: skip
         metrics[column] = 0.0
     summary = backtest_seed_summary(metrics).set_index(["strategy", "metric"])

@@ -1,6 +1,7 @@
 """The LSTM allocator: trains in seconds, long-only, deterministic, walk-forward, reloadable."""
 
 import io
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -8,18 +9,20 @@ import pytest
 import torch
 
 from portflow.config import SampleData
+from portflow.config.allocation import LSTMAllocatorConfig
 from portflow.errors import DataError
 from portflow.quant.allocation.allocators import investable_returns
-from portflow.quant.allocation.backtest import backtest
+from portflow.quant.allocation.backtest import allocation_targets, backtest
 from portflow.quant.allocation.lstm import (
+    EpochProgress,
     LSTMAllocator,
     WalkForwardLSTM,
-    frame_to_state_dict,
+    fit_concurrently,
     lstm_latest_weights,
     lstm_model,
     return_features,
-    state_dict_to_frame,
 )
+from portflow.quant.allocation.sharpe_network import frame_to_state_dict, state_dict_to_frame
 from portflow.quant.prices import price_panel
 from portflow.quant.returns import daily_returns
 from portflow.sources.sample import SampleSource
@@ -94,10 +97,77 @@ def test_fit_leaves_the_callers_torch_state_alone(assets):
     expected = torch.rand(3)
     torch.manual_seed(123)
     threads = torch.get_num_threads()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     LSTMAllocator(**TINY, seed=0).fit(assets.iloc[:100])
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_num_threads() == threads
     assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory == fill
+
+
+def test_skipping_the_nan_fill_of_new_tensors_gives_the_same_bits(assets, monkeypatch):
+    """Training does not fill new tensors with NaN (a debugging aid that costs time): no
+    operation reads memory it did not write, so the weights equal those of one that fills."""
+    from portflow.quant.allocation import sharpe_network
+
+    window = assets.iloc[:150]
+    fast = LSTMAllocator(**TINY, seed=5).fit(window)
+    settings = sharpe_network.torch_settings
+
+    @contextmanager
+    def filling():
+        with settings():
+            torch.utils.deterministic.fill_uninitialized_memory = True
+            yield
+
+    monkeypatch.setattr(sharpe_network, "torch_settings", filling)
+    filled = LSTMAllocator(**TINY, seed=5).fit(window)
+    for name, tensor in fast.network_.state_dict().items():
+        assert torch.equal(tensor, filled.network_.state_dict()[name]), name
+    assert list(fast.loss_history_) == list(filled.loss_history_)
+
+
+def test_fit_concurrently_gives_the_bits_of_fits_in_turn_and_reports_every_epoch(assets):
+    jobs = [(seed, assets.iloc[start : start + 120]) for seed in (0, 1) for start in (0, 40)]
+    in_turn = [LSTMAllocator(**TINY, seed=seed).fit(window) for seed, window in jobs]
+    events: list[EpochProgress] = []
+    concurrent = fit_concurrently(
+        [(LSTMAllocator(**TINY, seed=seed), window) for seed, window in jobs],
+        workers=2,
+        on_epoch=events.append,
+    )
+    for mine, theirs in zip(concurrent, in_turn, strict=True):
+        for name, tensor in theirs.network_.state_dict().items():
+            assert torch.equal(mine.network_.state_dict()[name], tensor), name
+    assert len(events) == len(jobs) * TINY["epochs"]
+    assert {event.fits for event in events} == {len(jobs)}
+    first = sorted(
+        (e for e in events if e.seed == 1 and e.train_end == jobs[-1][1].index[-1]),
+        key=lambda e: e.epoch,
+    )
+    assert [e.epoch for e in first] == list(range(1, TINY["epochs"] + 1))
+    assert [e.loss for e in first] == list(in_turn[-1].loss_history_)
+
+
+def test_backtest_trains_its_lstms_ahead_concurrently_with_the_same_targets(sample_returns):
+    """allocation_targets trains every walk-forward model first, ``workers`` at a time:
+    the targets are those of trainings in turn, and each training reports its epochs."""
+    spec = LSTMAllocatorConfig(**TINY, retrain_every=3, seeds=(0, 1))
+    params = dict(allocators=(spec,), estimation_window=120, benchmark="SP500")
+    in_turn = allocation_targets(sample_returns, **params)
+    events: list[EpochProgress] = []
+    concurrent = allocation_targets(sample_returns, **params, workers=3, on_epoch=events.append)
+    pd.testing.assert_frame_equal(concurrent, in_turn, check_exact=True)
+    dates = sorted(set(in_turn["date"]))
+    trainings = 2 * len(dates[::3])
+    assert len(events) == trainings * TINY["epochs"]
+    assert {e.train_end for e in events} == set(dates[::3])
+    allocator = WalkForwardLSTM(retrain_every=3, **TINY, seed=0)
+    allocator.use_trained(dates[0], LSTMAllocator(**TINY).fit(sample_returns.iloc[1:150]))
+    with pytest.raises(ValueError, match="trained ahead .* not on the window"):
+        backtest(
+            investable_returns(sample_returns, None, "SP500"), allocator, estimation_window=120
+        )
 
 
 def test_features_are_returns_and_rolling_volatility_scaled_on_the_training_window(fitted, assets):

@@ -30,12 +30,16 @@ def synthetic():
     return _basket(seed=7, n_days=1500)
 
 
-@pytest.mark.parametrize("hac_lags", [None, 5])
+@pytest.mark.parametrize("hac_lags", [None, 5, "auto"])
 def test_regression_equals_a_direct_statsmodels_fit(synthetic, hac_lags):
     basket = synthetic[0]
     table = hedge_regression(basket, hac_lags=hac_lags)
     x = sm.add_constant(basket["benchmark"].to_numpy())
     model = sm.OLS(basket["basket"].to_numpy(), x)
+    if hac_lags == "auto":  # Newey-West (1994): floor(4 (T/100)^(2/9)), T = 1,470 here
+        assert len(basket) == 1470
+        hac_lags = int(np.floor(4 * (1470 / 100) ** (2 / 9)))
+        assert hac_lags == 7
     kwargs = {} if hac_lags is None else {"cov_type": "HAC", "cov_kwds": {"maxlags": hac_lags}}
     fit = model.fit(**kwargs)
     row = table.loc["basket"]
@@ -44,7 +48,7 @@ def test_regression_equals_a_direct_statsmodels_fit(synthetic, hac_lags):
     np.testing.assert_allclose(got.to_numpy(dtype=float), want, rtol=0, atol=1e-10)
     assert row["r_squared"] == pytest.approx(fit.rsquared, abs=1e-10)
     assert row["n_obs"] == len(basket)
-    assert row["cov_type"] == ("nonrobust" if hac_lags is None else "HAC")
+    assert row["cov_type"] == ("nonrobust" if hac_lags is None else f"HAC({hac_lags})")
 
 
 def test_hedged_series_has_zero_beta_in_sample_and_the_basket_alpha(synthetic):
@@ -134,8 +138,11 @@ def test_decision_reads_no_data_after_the_rebalance_date():
     next_day = weights.index[weights.index.get_loc(decision) + 1]
     pd.testing.assert_frame_equal(weights2.loc[:next_day], weights.loc[:next_day])
     pd.testing.assert_frame_equal(betas2.loc[:decision], betas.loc[:decision])
-    book = hedge_backtest(basket, betas)
-    book2 = hedge_backtest(basket2, betas2)
+    rf = pd.DataFrame({"rf": rng.uniform(0, 2e-4, len(basket))}, index=basket.index)
+    rf2 = rf.copy()
+    rf2.loc[rf.index > decision, "rf"] += 1e-3
+    book = hedge_backtest(basket, betas, rf, borrow_fee=0.01)
+    book2 = hedge_backtest(basket2, betas2, rf2, borrow_fee=0.01)
     pd.testing.assert_frame_equal(book2.loc[:decision], book.loc[:decision])
     assert not np.allclose(weights2.loc[next_day:].iloc[1:], weights.loc[next_day:].iloc[1:])
     assert not np.allclose(betas2["beta"].iloc[4:], betas["beta"].iloc[4:])

@@ -31,7 +31,7 @@ def synthetic():
 def _run(synthetic, convention="beta_neutral"):
     basket, _, rf, _ = synthetic
     betas = rolling_beta(basket, beta_window=120, rebalance_every=20)
-    book = hedge_backtest(basket, betas, convention=convention, cost_rate=0.001)
+    book = hedge_backtest(basket, betas, rf, convention=convention, cost_rate=0.001)
     return book, hedge_metrics(book, basket, rf, dollar_volume=True)
 
 
@@ -55,13 +55,15 @@ def test_metrics_recomputed_independently(synthetic):
     assert table.loc["benchmark", "ann_return"] == pytest.approx(annualized_return(bench, 252))
     assert table.loc["benchmark", "realized_beta"] == pytest.approx(1.0, abs=1e-12)
     assert table.loc["benchmark", "turnover"] == 0.0
-    traded = book["traded_notional"].iloc[1:] / (book["equity"] + book["cost"]).iloc[1:]
+    both_trades = book["traded_notional"] + book["basket_traded"]
+    traded = both_trades.iloc[1:] / (book["equity"] + book["cost"]).iloc[1:]
     assert table.loc["hedged_net", "turnover"] == pytest.approx(
         traded.sum() * 252 / (len(dates) - 1)
     )
     assert table.loc["basket", "turnover"] == pytest.approx(
         basket.loc[dates, "basket_turnover"].iloc[1:].mean() * 252
     )
+    np.testing.assert_allclose(table["turnover_one_way"], table["turnover"] / 2)
     assert (table["n_periods"] == len(dates)).all()
     assert (table["volume_measure"] == "dollar volume (close x volume)").all()
     gross_minus_net = (

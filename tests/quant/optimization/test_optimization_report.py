@@ -31,12 +31,8 @@ def weights() -> pd.DataFrame:
 
 
 @pytest.fixture
-def returns(weights) -> pd.DataFrame:
-    monthly = pd.DataFrame(
-        {"A": [0.10, 0.10, -0.05, 0.0], "B": [0.0, -0.10, 0.20, 0.10], "IDX": 0.0},
-        index=MONTHS.rename("date"),
-    )
-    bench = pd.DataFrame(
+def bench() -> pd.DataFrame:
+    return pd.DataFrame(
         {
             "date": np.repeat(MONTHS, 2),
             "ticker": ["A", "B"] * 4,
@@ -44,6 +40,14 @@ def returns(weights) -> pd.DataFrame:
             "cap": np.nan,
             "scheme": "equal_weight",
         }
+    )
+
+
+@pytest.fixture
+def returns(weights, bench) -> pd.DataFrame:
+    monthly = pd.DataFrame(
+        {"A": [0.10, 0.10, -0.05, 0.0], "B": [0.0, -0.10, 0.20, 0.10], "IDX": 0.0},
+        index=MONTHS.rename("date"),
     )
     rf = pd.DataFrame({"rf": [0.001, 0.002, 0.001, 0.0]}, index=MONTHS.rename("date"))
     return optimized_returns(weights, bench, monthly, rf, holding_threshold=1e-6)
@@ -80,8 +84,8 @@ def test_diversification_measures():
     assert np.isnan(diversification(np.full((1, 3), np.nan), 1e-6)).all()
 
 
-def test_report_counts_failures_and_computes_ir_and_te(returns, weights):
-    report = optimization_report(returns, weights).set_index("strategy")
+def test_report_counts_failures_and_computes_ir_and_te(returns, weights, bench):
+    report = optimization_report(returns, weights, bench).set_index("strategy")
     row = report.loc["gamma=1"]
     # the last decision (April) earns nothing but its failure is counted
     assert row["decisions"] == 4 and row["failures"] == 2 and row["n_periods"] == 2
@@ -94,8 +98,22 @@ def test_report_counts_failures_and_computes_ir_and_te(returns, weights):
     sharpe = metrics.sharpe_ratio(realized, pd.Series([0.002, 0.001], index=MONTHS[1:3]), 12)
     assert row["sharpe"] == pytest.approx(sharpe)
     assert row["names_held"] == 2 and row["benchmark_scheme"] == "equal_weight"
-    bench = report.loc["benchmark"]
-    assert bench["failures"] == 0 and bench["n_periods"] == 3 and bench["realized_te"] == 0
+    assert row["turnover_two_way"] == pytest.approx(2 * row["turnover"])
+    benchmark = report.loc["benchmark"]
+    assert benchmark["failures"] == 0 and benchmark["n_periods"] == 3
+    assert benchmark["realized_te"] == 0
+
+
+def test_the_benchmark_decides_on_every_decision_date_like_the_strategies(returns, weights, bench):
+    """Four decisions, three realized months, for the strategies and the benchmark alike;
+    a decision date without benchmark weights is the benchmark's failure."""
+    report = optimization_report(returns, weights, bench).set_index("strategy")
+    assert report.loc["benchmark", "decisions"] == report.loc["gamma=1", "decisions"] == 4
+    without_april = bench[bench["date"] != MONTHS[3]]
+    report = optimization_report(returns, weights, without_april).set_index("strategy")
+    assert report.loc["benchmark", "decisions"] == 4
+    assert report.loc["benchmark", "failures"] == 1
+    assert report.loc["benchmark", "failure_statuses"] == "no_benchmark: 1"
 
 
 def test_crisis_windows_with_coverage(returns):

@@ -188,3 +188,10 @@ def test_exposure_and_turnover_hand_computed(variance, returns, risk_free):
     np.testing.assert_allclose(turnover["basket_per_asset"], [0.0, 0.375, 0.75, 0.5, 1.625])
     assert (exposure[["market", "basket"]] == 1.0).all().all()
     assert (turnover[["market", "basket"]] == 0.0).all().all()
+    # Two-way adds the cash leg |exposure_t - exposure_t-1|: a single signal trades one way,
+    # so it doubles; in May the per-asset basket buys A and C (0.25 + 0.125) and sells B
+    # (0.125) and cash (1.625 - 1.375 = 0.25): 0.375 + 0.375 = 0.75.
+    two_way = table.pivot(index="month", columns="strategy", values="turnover_two_way")
+    np.testing.assert_allclose(two_way["market_managed"], [1.0, 1.0, 1.0, 1.0, 3.5])
+    np.testing.assert_allclose(two_way["basket_per_asset"], [0.0, 0.75, 1.5, 0.75, 2.0])
+    assert (two_way[["market", "basket"]] == 0.0).all().all()
