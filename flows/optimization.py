@@ -20,7 +20,6 @@ finish at the end.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -42,7 +41,7 @@ from tasks.optimization import (
     optimization_chunks_task,
 )
 from tasks.run import PipelineRun
-from tasks.stage import StageResult
+from tasks.stage import StageResult, available_cores
 
 
 @dataclass(frozen=True)
@@ -71,11 +70,7 @@ flow call (``SWEEP_PROGRESS.set(callback)``) to follow the sweep outside Prefect
 
 def workers(config: TaskRunnerConfig) -> int:
     """Chunks computed at once: ``max_workers``, or one per CPU core this process may use."""
-    if config.max_workers:
-        return config.max_workers
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
+    return config.max_workers or available_cores()
 
 
 def optimization_sweep(
