@@ -11,7 +11,7 @@ moment models, the sweep of each model (every chunk in one process, one thread),
 weights, returns, reports and the HTML report. The baseline of the same run is the peak
 memory and time of a process that only imports what a stage process imports.
 
-The sweep is instrumented: the seconds inside ``ActivePortfolioProblem.solve`` (cvxpy and
+The sweep is instrumented: the seconds inside ``DirectActiveProblem.solve`` (the problem and
 Clarabel: the solver core) and inside Clarabel itself, against the sweep's total (the rest
 is building each date's inputs and the output table). ``--sweep-dates K`` solves only the
 first K rebalance dates of each model and extrapolates the sweep to all dates (said so in
@@ -107,14 +107,14 @@ def generate(work: Path, n: int, csv: bool) -> dict:
 
 
 class SolveClock:
-    """Seconds inside ``ActivePortfolioProblem.solve`` and inside Clarabel, and solves."""
+    """Seconds inside ``DirectActiveProblem.solve`` and inside Clarabel, and solves."""
 
     def __init__(self) -> None:
-        from portflow.quant.optimization import active_portfolio
+        from portflow.quant.optimization import direct_problem
 
         self.solve_s = self.clarabel_s = 0.0
         self.solves = 0
-        original = active_portfolio.ActivePortfolioProblem.solve
+        original = direct_problem.DirectActiveProblem.solve
 
         def timed(problem, value):
             started = time.perf_counter()
@@ -125,7 +125,7 @@ class SolveClock:
             self.solves += 1
             return solution
 
-        active_portfolio.ActivePortfolioProblem.solve = timed
+        direct_problem.DirectActiveProblem.solve = timed
 
 
 def _result(value) -> dict:

@@ -343,11 +343,13 @@ def run(
         from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
         from flows.pipeline import pipeline
+        from portflow.progress import terminal_progress
 
         api.ready()
         with (
             temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
             terminal_without_user_errors(),
+            terminal_progress(errors),
         ):
             record = pipeline(config=config, **parameters, **knobs, store_root=store)
     print_run(artifact_store, record)

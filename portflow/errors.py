@@ -36,6 +36,10 @@ class PortflowError(Exception):
         self.fix = fix
         super().__init__(f"[{stage}] {field}: {problem}. Fix: {fix}")
 
+    def __reduce__(self):
+        # Rebuilt from its four parts when it crosses a process boundary (a process pool).
+        return type(self), (self.stage, self.field, self.problem, self.fix)
+
 
 class DataError(PortflowError):
     """Input data violates a stage's contract (missing ticker, NaN price, duplicate date…)."""

@@ -12,6 +12,16 @@ DAG (the sweep itself runs as chunk tasks in ``flows/optimization.py``)::
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import multiprocessing
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from prefect import get_run_logger
+from prefect.exceptions import MissingContextError
 
 from portflow.quant.optimization.active_returns import optimized_returns
 from portflow.quant.optimization.benchmark_weights import benchmark_weights
@@ -29,9 +39,9 @@ from portflow.quant.optimization.sweep import (
     optimize_active_portfolios,
 )
 from portflow.quant.returns import holding_returns
-from storage import ArtifactStore
+from storage import ArtifactRef, ArtifactStore
 from tasks import pipeline_task
-from tasks.stage import Stage, StageResult
+from tasks.stage import Inputs, Stage, StageResult, run_stage, stage_version
 
 FACTOR_DATA = Stage(
     "factor_data",
@@ -125,3 +135,81 @@ def optimization_chunks_task(
 ) -> list[tuple[dt.date, dt.date]]:
     """The rebalance dates split into at most ``chunks`` contiguous (start, end) ranges."""
     return chunk_ranges(ArtifactStore(store_url).load(factor_moments.ref).index, chunks)
+
+
+logger = logging.getLogger(__name__)
+CHUNK_PROCESSES: ContextVar[Executor | None] = ContextVar("chunk_processes", default=None)
+"""The process pool that chunk tasks compute in, while :func:`chunk_processes` holds one."""
+
+
+@contextmanager
+def chunk_processes(workers: int) -> Iterator[None]:
+    """Compute the chunk tasks submitted inside this block in ``workers`` processes.
+
+    The chunk tasks stay Prefect tasks on the flow's thread runner (states, retries and
+    logs as usual); each hands its stage computation (:func:`tasks.stage.run_stage`:
+    load, solve, save, all pure) to this pool and waits, so the solves run in parallel
+    without the GIL between them. The workers fork from a server process that imported
+    the sweep's modules once (``forkserver``; ``spawn`` where there is none) and never
+    run Prefect's engine, so they need no Prefect server of their own. The pool is closed
+    at the end of the block.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if context.get_start_method() == "forkserver":  # what a worker imports, once
+        context.set_forkserver_preload(
+            [run_stage.__module__, optimize_active_portfolios.__module__]
+        )
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        token = CHUNK_PROCESSES.set(pool)
+        try:
+            yield
+        finally:
+            CHUNK_PROCESSES.reset(token)
+
+
+def compute_chunk(
+    store_url: str,
+    stage: Stage,
+    inputs: Inputs,
+    arguments: Mapping[str, Any],
+    run_id: str | None = None,
+) -> StageResult:
+    """:func:`tasks.stage.run_stage` in the chunk process pool if one is open and the chunk
+    needs computing, else here (a reused chunk never starts the pool's processes)."""
+    pool = CHUNK_PROCESSES.get()
+    ref = ArtifactRef(stage.name, stage_version(stage, inputs, arguments))
+    if pool is None or ArtifactStore(store_url).exists(ref):
+        return run_stage(store_url, stage, inputs, arguments, run_id)
+    return pool.submit(run_stage, store_url, stage, inputs, arguments, run_id).result()
+
+
+def log_chunk(stage: Stage, arguments: Mapping[str, Any], result: StageResult) -> None:
+    """One line in the task's log: the chunk, its version, its solves per second."""
+    chunk = f"{stage.name} {arguments['start']} to {arguments['end']} ({arguments['moments']})"
+    if result.status == "reused":
+        message = f"{chunk} reused {result.version}: {result.rows} solves"
+    else:
+        rate = result.rows / max(result.seconds, 1e-9)
+        message = (
+            f"{chunk} computed {result.version}: {result.rows} solves in "
+            f"{result.seconds:.1f} s, {rate:.0f} solves per second"
+        )
+    try:
+        get_run_logger().info(message)
+    except MissingContextError:  # called outside a task run (.fn, inline runs)
+        logger.info(message)
+
+
+@pipeline_task(name="optimization_chunk")
+def optimization_chunk_task(
+    store_url: str,
+    stage: Stage,
+    inputs: Inputs,
+    arguments: Mapping[str, Any],
+    run_id: str | None = None,
+) -> StageResult:
+    """Solve one chunk of rebalance dates (in the chunk process pool, if one is open)."""
+    result = compute_chunk(store_url, stage, inputs, arguments, run_id)
+    log_chunk(stage, arguments, result)
+    return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from prefect import Task
 from pydantic import BaseModel
 
 from portflow.config import PipelineConfig
@@ -70,8 +71,19 @@ class PipelineRun:
             self.record(scope, outputs[stage.name])
         return outputs
 
-    def submit_stage(self, stage: Stage, available: Mapping[str, Any], **context: Any) -> Any:
-        """Submit one stage without recording it (a sweep's chunks); return its future."""
+    def submit_stage(
+        self,
+        stage: Stage,
+        available: Mapping[str, Any],
+        *,
+        task: Task | None = None,
+        **context: Any,
+    ) -> Any:
+        """Submit one stage without recording it (a sweep's chunks); return its future.
+
+        ``task`` replaces the stage's generic task (:func:`tasks.stage.task_for`) by one of
+        the same signature (the sweep's chunk task).
+        """
         missing = [name for name in stage.inputs if name not in available]
         if missing:
             raise TypeError(f"stage {stage.name!r} needs inputs {missing}; have {list(available)}")
@@ -79,8 +91,10 @@ class PipelineRun:
         section = self.settings.section(stage.config) if stage.config else None
         arguments = stage.arguments(section, context)
         if self.inline:
-            return stage_task.fn(self.store_url, stage, inputs, arguments, self.run_id)
-        return task_for(stage).submit(self.store_url, stage, inputs, arguments, self.run_id)
+            function = task.fn if task is not None else stage_task.fn
+            return function(self.store_url, stage, inputs, arguments, self.run_id)
+        task = task if task is not None else task_for(stage)
+        return task.submit(self.store_url, stage, inputs, arguments, self.run_id)
 
     def source(self, task: Any, config: BaseModel) -> Any:
         """Submit a source task (``factor_source``) once per distinct config in this run.

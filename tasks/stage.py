@@ -232,6 +232,14 @@ def _upstream(inputs: Inputs) -> dict[str, ArtifactRef]:
     return refs
 
 
+def stage_version(stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]) -> str:
+    """The version :func:`run_stage` gives the stage's artifact: the lineage hash of the
+    stage's name, its code, its arguments and its upstream versions."""
+    upstream = {name: ref.version for name, ref in _upstream(inputs).items()}
+    params = to_jsonable_python(dict(arguments))
+    return lineage_version(stage.name, code_version(stage.function), params, upstream)
+
+
 def run_stage(
     store_url: str,
     stage: Stage,
@@ -265,9 +273,7 @@ def run_stage(
     upstream = _upstream(inputs)
     params = to_jsonable_python(dict(arguments))
     code = code_version(stage.function)
-    version = lineage_version(
-        stage.name, code, params, {name: ref.version for name, ref in upstream.items()}
-    )
+    version = stage_version(stage, inputs, arguments)
     ref = ArtifactRef(stage.name, version)
     manifest = store.reusable(ref, warn)
     if manifest is not None:

@@ -251,18 +251,21 @@ class OptimizationReportConfig(Frozen):
 
 
 class TaskRunnerConfig(Frozen):
-    """How the flow runs the sweep chunks: Prefect threads or a Dask cluster."""
+    """How the flow runs the sweep chunks: worker processes, Prefect threads or Dask."""
 
-    kind: Literal["threads", "dask"] = Field(
-        "threads",
-        description="threads: Prefect's ThreadPoolTaskRunner; dask: prefect-dask's "
-        "DaskTaskRunner on a LocalCluster, or on the cluster at address.",
+    kind: Literal["processes", "threads", "dask"] = Field(
+        "processes",
+        description="processes: chunk tasks on Prefect threads, each computing in a pool of "
+        "worker processes (scales with cores); threads: Prefect's ThreadPoolTaskRunner "
+        "computes them; dask: prefect-dask's DaskTaskRunner on a LocalCluster, or on the "
+        "cluster at address.",
     )
     chunks: PositiveInt = Field(
-        4, description="Chunks of rebalance dates per sweep; one task per chunk."
+        8, description="Chunks of rebalance dates per sweep; one task per chunk."
     )
     max_workers: PositiveInt | None = Field(
-        None, description="Threads of the thread runner; null = Prefect's default."
+        None,
+        description="Chunks computed at once (processes or threads); null = one per CPU core.",
     )
     address: str | None = Field(
         None, description="Scheduler address of an existing Dask cluster (tcp://host:8786)."

@@ -1,4 +1,8 @@
-"""The active-optimization tasks end to end through ``.fn`` on the sample, and on Dask."""
+"""The active-optimization tasks end to end through ``.fn`` on the sample; the sweep subflow
+on worker processes and on Dask."""
+
+import os
+import pickle
 
 import numpy as np
 import pandas as pd
@@ -13,6 +17,7 @@ from portflow.config.optimization import (
     OptimizationConfig,
     TaskRunnerConfig,
 )
+from portflow.errors import DataError
 from storage import ArtifactStore
 from tasks import optimization as tasks
 from tasks.ingest import factor_source, ingest
@@ -133,30 +138,92 @@ def test_second_run_reuses_every_artifact(sample_run):
     assert weights.status == "reused" and weights.version == sample_run["sample"]["weights"].version
 
 
-def test_dask_local_cluster_runs_the_chunk_tasks(prefect_harness, sample_run, tmp_path):
-    """Both sweeps on a 2-worker LocalCluster give the serial artifacts, byte for byte."""
-    store = str(tmp_path)
+def sweep_on(runner: TaskRunnerConfig, store: str):
+    """Both sweeps through the subflow on ``runner``, from a fresh store's upstream stages."""
     up = upstream(store)
-    moments = {name: up[stage.name] for name, stage in tasks.MOMENTS.items()}
-    runner = sweeps.build_task_runner(
-        TaskRunnerConfig(kind="dask", n_workers=2, processes=False, chunks=2)
+    settings = SETTINGS.model_copy(
+        update={"optimization": CONFIG.model_copy(update={"runner": runner})}
     )
+    moments = {name: up[stage.name] for name, stage in tasks.MOMENTS.items()}
     inputs = {
         name: up[name] for name in ("stock_loadings", "benchmark_weights", "stock_industries")
     }
-    results = sweeps.optimization_sweep_flow.with_options(task_runner=runner)(
-        store, SETTINGS, inputs, moments
-    )
+    flow = sweeps.optimization_sweep_flow.with_options(task_runner=sweeps.build_task_runner(runner))
+    return flow(store, settings, inputs, moments)
+
+
+def assert_same_as_serial(results, store: str, sample_run) -> None:
     for name, result in results.items():
         serial = sample_run[name]["weights"]
         assert result.version == serial.version and result.status == "computed"
-        dask = ArtifactStore(store).load(result.ref)
-        pd.testing.assert_frame_equal(dask, ArtifactStore(sample_run["store"]).load(serial.ref))
+        pd.testing.assert_frame_equal(
+            ArtifactStore(store).load(result.ref),
+            ArtifactStore(sample_run["store"]).load(serial.ref),
+        )
+
+
+def test_dask_local_cluster_runs_the_chunk_tasks(prefect_harness, sample_run, tmp_path):
+    """Both sweeps on a 2-worker LocalCluster give the serial artifacts, byte for byte."""
+    runner = TaskRunnerConfig(kind="dask", n_workers=2, processes=False, chunks=2)
+    assert_same_as_serial(sweep_on(runner, str(tmp_path)), str(tmp_path), sample_run)
+
+
+def test_process_pool_runs_the_chunks_and_progress_moves_chunk_by_chunk(
+    prefect_harness, sample_run, tmp_path, caplog
+):
+    """Chunk tasks computing in 2 worker processes give the serial artifacts; the listener
+    hears every chunk as it finishes, and each chunk task logs its solves per second."""
+    heard = []
+    token = sweeps.SWEEP_PROGRESS.set(heard.append)
+    try:
+        with caplog.at_level("INFO"):
+            results = sweep_on(
+                TaskRunnerConfig(kind="processes", max_workers=2, chunks=2), str(tmp_path)
+            )
+    finally:
+        sweeps.SWEEP_PROGRESS.reset(token)
+    assert_same_as_serial(results, str(tmp_path), sample_run)
+    assert [p.chunks_done for p in heard] == [1, 2, 3, 4] and {p.chunks for p in heard} == {4}
+    assert [p.percent for p in heard] == [25.0, 50.0, 75.0, 100.0]
+    rows = sum(ArtifactStore(str(tmp_path)).manifest(r.ref).rows for r in results.values())
+    assert heard[-1].solves_done == rows and heard[-1].seconds > 0
+    logged = [r.getMessage() for r in caplog.records if "solves per second" in r.getMessage()]
+    assert len(logged) == 4 and all(m.startswith("optimization_chunk ") for m in logged)
+
+
+def test_a_reused_chunk_never_goes_to_the_process_pool(sample_run):
+    class NoPool:
+        def submit(self, *args, **kwargs):
+            raise AssertionError("a reused chunk was sent to the process pool")
+
+    store, up = sample_run["store"], sample_run["up"]
+    (start, end), *_ = sample_run["sample"]["ranges"]
+    section = SETTINGS.section(tasks.OPTIMIZATION_CHUNK.config)
+    arguments = tasks.OPTIMIZATION_CHUNK.arguments(
+        section, {"start": start, "end": end, "moments": "sample"}
+    )
+    inputs = {name: up[name] for name in tasks.OPTIMIZATION_CHUNK.inputs}
+    token = tasks.CHUNK_PROCESSES.set(NoPool())
+    try:
+        result = tasks.compute_chunk(store, tasks.OPTIMIZATION_CHUNK, inputs, arguments)
+    finally:
+        tasks.CHUNK_PROCESSES.reset(token)
+    assert result.status == "reused"
+
+
+def test_a_named_error_crosses_the_process_boundary_intact():
+    error = DataError("optimization_chunk", "sic", "no stock has a SIC code", "add them")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is DataError and str(copy) == str(error) and copy.fix == "add them"
 
 
 def test_task_runner_from_config():
-    threads = sweeps.build_task_runner(TaskRunnerConfig(max_workers=3))
-    assert isinstance(threads, ThreadPoolTaskRunner)
+    for kind in ("threads", "processes"):
+        runner = sweeps.build_task_runner(TaskRunnerConfig(kind=kind, max_workers=3))
+        assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 3
+    bounded = sweeps.build_task_runner(TaskRunnerConfig(kind="threads"))
+    assert bounded._max_workers == len(os.sched_getaffinity(0))  # never one thread per chunk
+    assert TaskRunnerConfig().kind == "processes"
     remote = sweeps.build_task_runner(TaskRunnerConfig(kind="dask", address="tcp://10.0.0.1:8786"))
     assert type(remote).__name__ == "DaskTaskRunner" and remote.address == "tcp://10.0.0.1:8786"
     local = sweeps.build_task_runner(TaskRunnerConfig(kind="dask", n_workers=3))

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from portflow.quant import metrics
-from portflow.quant.optimization.active_portfolio import SOLVED
+from portflow.quant.optimization.active_problem import SOLVED
 from portflow.quant.optimization.active_returns import BENCHMARK
 
 PERIODS = metrics.PERIODS_PER_YEAR["monthly"]

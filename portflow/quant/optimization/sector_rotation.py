@@ -14,7 +14,7 @@ industries (each stock is in one industry, so the specific risk stays diagonal):
 - specific variances ``E_ind_j = sum_{i in j} P_ij^2 E_i``;
 - benchmark ``s_b``; an industry with no benchmark weight at t is capped at 0.
 
-The same compiled problems of :mod:`portflow.quant.optimization.active_portfolio` then solve it, at
+The same problems (:mod:`portflow.quant.optimization.active_problem`) then solve it, at
 size J (the Ken French 12 or 49 industries holding tradable stocks at the date, plus the
 group of stocks without an industry), whatever the number of stocks. Membership is per
 date (``stock_industries``: each stock's SIC code up to t), so a reclassified stock moves
@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from portflow.quant.optimization.active_portfolio import ProblemInputs
+from portflow.quant.optimization.active_problem import ProblemInputs
 
 
 def industry_membership(tickers, industry: pd.Series) -> tuple[list[str], np.ndarray]:

@@ -3,10 +3,12 @@
 ``optimization_chunk`` (:func:`optimize_active_portfolios`) solves, for the rebalance dates
 in ``[start, end]``, the risk-aversion problem at every gamma, the tracking-error problem at
 every TEV budget and, with sector rotation on, both again over industry weights (see
-:mod:`portflow.quant.optimization.active_portfolio` and
-:mod:`portflow.quant.optimization.sector_rotation`). Each
-problem is compiled once per chunk and only re-parameterized per date and sweep value.
-``optimized_weights`` (:func:`combine_chunks`) stacks the chunks.
+:mod:`portflow.quant.optimization.active_problem` and
+:mod:`portflow.quant.optimization.sector_rotation`). Each of the four problems has one
+solver per chunk (:class:`~portflow.quant.optimization.direct_problem.DirectActiveProblem`),
+re-parameterized per date and per sweep value; each result depends only on its own date
+and value, so the chunking never changes a weight. ``optimized_weights``
+(:func:`combine_chunks`) stacks the chunks.
 
 Every solve gives one row with its ``status``. Weights are written only when the solver
 returns ``optimal`` or ``optimal_inaccurate``; any other outcome is recorded as it is, with
@@ -15,8 +17,9 @@ NaN weights, never replaced by another portfolio:
 - ``no_tradable_stocks``: no stock is tradable at t (not solved);
 - ``singular_factor_covariance`` / ``hmm_failed``: the factor moments at t are not usable
   (status of the moments row; not solved);
-- ``infeasible``, ``infeasible_inaccurate``, ``unbounded``..., ``solver_error``: cvxpy's
-  status (e.g. a TEV budget below the smallest tracking error that the weight limits allow).
+- ``infeasible``, ``infeasible_inaccurate``, ``unbounded``..., ``solver_error``: the
+  solver's status, named as cvxpy names it (e.g. a TEV budget below the smallest tracking
+  error that the weight limits allow).
 
 Solve times are not part of the output: an artifact's bytes depend only on its inputs (the
 benchmark script measures times).
@@ -33,14 +36,15 @@ import numpy as np
 import pandas as pd
 
 from portflow.errors import DataError
-from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem, ProblemInputs
+from portflow.quant.optimization.active_problem import ProblemInputs
 from portflow.quant.optimization.active_risk import active_risk
+from portflow.quant.optimization.direct_problem import DirectActiveProblem
 from portflow.quant.optimization.factor_moments import (
     CONSTANT,
     LOADING,
     OK,
     factors_of,
-    unpack_moments,
+    moment_columns,
 )
 from portflow.quant.optimization.sector_rotation import industry_inputs, industry_membership
 from portflow.quant.optimization.stock_industries import UNASSIGNED, industry_groups
@@ -79,7 +83,7 @@ def date_inputs(
     alpha_weight: float,
     max_weight: float | None,
 ) -> tuple[ProblemInputs, np.ndarray]:
-    """Problem data at one date on the compiled universe.
+    """Problem data at one date on the chunk's universe (every stock of the panel).
 
     Parameters
     ----------
@@ -215,42 +219,52 @@ def optimize_active_portfolios(
     # Every group of the classification, so that a chunk's columns never depend on the
     # industries that other dates (later ones included) happen to hold.
     sector_columns = industry_groups(industries)
-    industry_of = {
-        t: rows.set_index("ticker")["industry"] for t, rows in stock_industries.groupby("date")
-    }
-
     lo, hi = pd.Timestamp(start), pd.Timestamp(end)
+    in_chunk = stock_industries["date"].between(lo, hi)
+    industry_of = {
+        t: rows.set_index("ticker")["industry"]
+        for t, rows in stock_industries[in_chunk].groupby("date")
+    }
     by_date = {t: rows for t, rows in stock_loadings.groupby("date", sort=True)}
     bench = benchmark_weights.pivot(index="date", columns="ticker", values="weight")
     bench = bench.reindex(columns=tickers).fillna(0.0)
     dates = [t for t in factor_moments.index if lo <= t <= hi and t in by_date]
 
-    n, k = len(tickers), len(factors)
+    n = len(tickers)
     points = sweep_points(gammas, tev_budgets, sector_rotation)
-    compiled = {kind: ActivePortfolioProblem(kind, n, k) for kind in ("gamma", "tev")}
-    industry_problems: dict[tuple[str, ...], dict[str, ActivePortfolioProblem]] = {}
+    stock_problems = {kind: DirectActiveProblem(kind) for kind in ("gamma", "tev")}
+    # Over industries: the same two problems; their size follows the industries held.
+    industry = {kind: DirectActiveProblem(kind) for kind in stock_problems}
     no_industries = pd.Series(pd.Categorical([], categories=sector_columns), dtype="category")
 
+    k = len(factors)
+    moment_values = factor_moments[moment_columns(factors)].to_numpy(float)
+    moment_row = {t: i for i, t in enumerate(factor_moments.index)}
+    memberships = {}  # by industry assignment: it rarely changes from one date to the next
     records, weights, sector_weights = [], [], []
     for t in dates:
-        date_industries, membership = industry_membership(
-            tickers, industry_of.get(t, no_industries)
-        )
-        to_columns = np.zeros((len(date_industries), len(sector_columns)))
-        to_columns[
-            range(len(date_industries)), [sector_columns.index(j) for j in date_industries]
-        ] = 1.0
+        industry_t = industry_of.get(t, no_industries)
+        key = (tuple(industry_t.index), industry_t.cat.codes.to_numpy().tobytes())
+        if key not in memberships:
+            date_industries, membership = industry_membership(tickers, industry_t)
+            to_columns = np.zeros((len(date_industries), len(sector_columns)))
+            to_columns[
+                range(len(date_industries)), [sector_columns.index(j) for j in date_industries]
+            ] = 1.0
+            memberships[key] = membership, membership @ to_columns  # stock -> sector column
+        membership, stock_columns = memberships[key]
         loadings_t = by_date[t].set_index("ticker").reindex(tickers)
         loadings_t["tradable"] = loadings_t["tradable"].astype("boolean").fillna(False)
-        moments_row = factor_moments.loc[t]
+        status = str(factor_moments["status"].iat[moment_row[t]])
         n_tradable = int(loadings_t["tradable"].sum())
         skip = None
-        if moments_row["status"] != OK:
-            skip = str(moments_row["status"])
+        if status != OK:
+            skip = status
         elif n_tradable == 0:
             skip = NO_TRADABLE
         if skip is None:
-            mean, covariance = unpack_moments(moments_row, factors)
+            values = moment_values[moment_row[t]]
+            mean, covariance = values[:k], values[k:].reshape(k, k)
             benchmark_t = bench.loc[t] if t in bench.index else pd.Series(0.0, index=tickers)
             inputs, _ = date_inputs(
                 loadings_t,
@@ -261,16 +275,9 @@ def optimize_active_portfolios(
                 alpha_weight=alpha_weight,
                 max_weight=max_weight,
             )
-            for problem in compiled.values():
+            for problem in stock_problems.values():
                 problem.set_date(inputs)
             if sector_rotation:
-                # Compiled once per set of industries (it rarely changes between dates).
-                key = tuple(date_industries)
-                if key not in industry_problems:
-                    industry_problems[key] = {
-                        kind: ActivePortfolioProblem(kind, len(key), k) for kind in compiled
-                    }
-                industry = industry_problems[key]
                 sector_inputs, portfolios = industry_inputs(inputs, membership)
                 for problem in industry.values():
                     problem.set_date(sector_inputs)
@@ -284,7 +291,7 @@ def optimize_active_portfolios(
                 solution = industry[kind].solve(value)
                 stock_weights = portfolios @ solution.weights if solution.solved else None
             else:
-                solution = compiled[kind].solve(value)
+                solution = stock_problems[kind].solve(value)
                 stock_weights = solution.weights if solution.solved else None
             record = _record(t, name, value, solution.status, n_tradable, factors)
             if stock_weights is not None:
@@ -292,7 +299,7 @@ def optimize_active_portfolios(
                 weights.append(stock_weights)
             else:
                 weights.append(np.full(n, np.nan))
-            sector_weights.append(weights[-1] @ membership @ to_columns)
+            sector_weights.append(weights[-1] @ stock_columns)
             records.append(record)
 
     columns = list(_record(None, "gamma", 0.0, "", 0, factors))

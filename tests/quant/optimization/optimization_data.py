@@ -51,3 +51,36 @@ def monthly_panel(
 def sic_codes(tickers, codes=(7372, 6021, 2834)) -> dict[str, int]:
     """Tickers given ``codes`` in turn: software (BusEq), banks (Money), drugs (Hlth)."""
     return {t: codes[i % len(codes)] for i, t in enumerate(tickers)}
+
+
+def random_problem(
+    seed: int,
+    n: int,
+    k: int = 5,
+    *,
+    max_weight: float | None = None,
+    untradable: float = 0.0,
+):
+    """One date's ``ProblemInputs`` of a plausible monthly factor model (the benchmark
+    script's): betas around 1, 5-10% monthly specific volatility, log-normal caps; a share
+    ``untradable`` of the stocks not tradable (zero data, zero benchmark weight)."""
+    from portflow.quant.optimization.active_problem import ProblemInputs
+
+    rng = np.random.default_rng(seed)
+    loadings = np.column_stack([rng.normal(1.0, 0.3, n), rng.normal(0.0, 0.5, (n, k - 1))])
+    root = rng.normal(0.0, 0.02, (k, k))
+    covariance = root @ root.T + np.diag(np.full(k, 0.03**2))
+    expected = rng.normal(0.0, 0.003, n) + loadings @ rng.normal(0.004, 0.002, k)
+    specific = rng.uniform(0.05, 0.10, n) ** 2
+    caps = rng.lognormal(0.0, 1.0, n)
+    tradable = rng.random(n) >= untradable
+    tradable[0] = True
+    benchmark = np.where(tradable, caps, 0.0)
+    return ProblemInputs(
+        expected=np.where(tradable, expected, 0.0),
+        loadings=np.where(tradable[:, None], loadings, 0.0),
+        specific_variance=np.where(tradable, specific, 0.0),
+        factor_covariance=covariance,
+        benchmark=benchmark / benchmark.sum(),
+        upper=np.where(tradable, 1.0 if max_weight is None else max_weight, 0.0),
+    )

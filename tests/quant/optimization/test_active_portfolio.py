@@ -1,16 +1,19 @@
-"""Active problems: the oracles of the issue, against closed forms and dense numpy."""
+"""Active problems against closed forms and dense numpy, in both formulations: the direct
+Clarabel one the sweep uses and the cvxpy one it is checked against."""
 
 import numpy as np
 import pytest
 
-from portflow.quant.optimization.active_portfolio import (
-    ActivePortfolioProblem,
-    ProblemInputs,
-    solve_rebuilt,
-)
+from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem
+from portflow.quant.optimization.active_problem import ProblemInputs
 from portflow.quant.optimization.active_risk import active_risk, factor_root
+from portflow.quant.optimization.direct_problem import DirectActiveProblem
 
 N, K = 12, 3
+FORMULATIONS = {
+    "direct": lambda kind, n, k: DirectActiveProblem(kind),
+    "cvxpy": ActivePortfolioProblem,
+}
 
 
 def inputs(seed: int = 0, n: int = N, upper: float = 1.0) -> ProblemInputs:
@@ -34,7 +37,13 @@ def dense_covariance(data: ProblemInputs) -> np.ndarray:
     return b @ data.factor_covariance @ b.T + np.diag(data.specific_variance)
 
 
-def solved(problem: ActivePortfolioProblem, value: float) -> np.ndarray:
+@pytest.fixture(params=list(FORMULATIONS))
+def formulation(request):
+    """Builds a problem: ``formulation(kind, n_assets, n_factors)``."""
+    return FORMULATIONS[request.param]
+
+
+def solved(problem, value: float) -> np.ndarray:
     solution = problem.solve(value)
     assert solution.status == "optimal", solution.status
     return solution.weights
@@ -47,9 +56,9 @@ def test_compiled_problems_are_dpp(kind):
     assert all(p.value is None for p in problem.problem.parameters())
 
 
-def test_as_gamma_grows_the_solution_approaches_the_benchmark():
+def test_as_gamma_grows_the_solution_approaches_the_benchmark(formulation):
     data = inputs()
-    problem = ActivePortfolioProblem("gamma", N, K)
+    problem = formulation("gamma", N, K)
     problem.set_date(data)
     gaps = [np.abs(solved(problem, g) - data.benchmark).sum() for g in (1, 10, 100, 1e3, 1e5)]
     assert all(a > b for a, b in zip(gaps, gaps[1:], strict=False))
@@ -64,13 +73,13 @@ def test_as_gamma_grows_the_solution_approaches_the_benchmark():
     np.testing.assert_allclose(solved(problem, gamma) - data.benchmark, closed, atol=1e-8)
 
 
-def test_tev_budget_binds_when_the_unconstrained_optimum_breaches_it():
+def test_tev_budget_binds_when_the_unconstrained_optimum_breaches_it(formulation):
     data = inputs(seed=1)
     unconstrained = np.zeros(N)
     unconstrained[np.argmax(data.expected)] = 1.0  # max m'w on the simplex: one stock
     active = unconstrained - data.benchmark
     unconstrained_te = np.sqrt(12 * active @ dense_covariance(data) @ active)
-    problem = ActivePortfolioProblem("tev", N, K)
+    problem = formulation("tev", N, K)
     problem.set_date(data)
     for budget in (0.01, 0.03, 0.6 * unconstrained_te):
         assert budget < unconstrained_te
@@ -84,18 +93,20 @@ def test_tev_budget_binds_when_the_unconstrained_optimum_breaches_it():
 
 @pytest.mark.parametrize(("kind", "values"), [("gamma", (2.0, 7.0, 40.0)), ("tev", (0.02, 0.05))])
 def test_resolving_a_compiled_problem_equals_building_it_fresh(kind, values):
+    """The cvxpy oracle re-parameterized (DPP) solves what a newly compiled one does."""
     problem = ActivePortfolioProblem(kind, N, K)
     for seed in (2, 3, 4):  # new dates: every Parameter changes
         data = inputs(seed=seed, upper=0.4)
         problem.set_date(data)
         for value in values:
-            compiled = problem.solve(value)
-            fresh = solve_rebuilt(kind, data, value)
-            assert compiled.status == fresh.status == "optimal"
-            np.testing.assert_allclose(compiled.weights, fresh.weights, atol=1e-6, rtol=0)
+            fresh = ActivePortfolioProblem(kind, N, K)
+            fresh.set_date(data)
+            compiled, new = problem.solve(value), fresh.solve(value)
+            assert compiled.status == new.status == "optimal"
+            np.testing.assert_allclose(compiled.weights, new.weights, atol=1e-6, rtol=0)
 
 
-def test_non_tradable_stocks_are_held_at_zero():
+def test_non_tradable_stocks_are_held_at_zero(formulation):
     data = inputs(seed=5)
     tradable = np.arange(N) % 3 != 0
     benchmark = np.where(tradable, data.benchmark, 0.0)
@@ -108,14 +119,14 @@ def test_non_tradable_stocks_are_held_at_zero():
         tradable.astype(float),
     )
     for kind, value in (("gamma", 3.0), ("tev", 0.04)):
-        problem = ActivePortfolioProblem(kind, N, K)
+        problem = formulation(kind, N, K)
         problem.set_date(data)
         weights = solved(problem, value)
         assert np.abs(weights[~tradable]).max() < 1e-8
         assert weights.sum() == pytest.approx(1.0, abs=1e-9)
 
 
-def test_too_small_tev_budget_is_reported_infeasible():
+def test_too_small_tev_budget_is_reported_infeasible(formulation):
     """One stock is 40% of the benchmark but may hold at most 20%: TE cannot be ~0."""
     data = inputs(seed=6, upper=0.2)
     benchmark = np.full(N, 0.6 / (N - 1))
@@ -128,7 +139,7 @@ def test_too_small_tev_budget_is_reported_infeasible():
         benchmark,
         data.upper,
     )
-    problem = ActivePortfolioProblem("tev", N, K)
+    problem = formulation("tev", N, K)
     problem.set_date(data)
     tiny = problem.solve(0.001)
     assert tiny.status == "infeasible" and tiny.weights is None and not tiny.solved

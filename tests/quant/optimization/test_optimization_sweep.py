@@ -9,16 +9,20 @@ import pytest
 from optimization_data import monthly_panel, sic_codes
 
 from portflow.errors import DataError
+from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem
 from portflow.quant.optimization.active_risk import MONTHS_PER_YEAR
 from portflow.quant.optimization.benchmark_weights import benchmark_weights
 from portflow.quant.optimization.factor_moments import (
+    factors_of,
     rolling_factor_loadings,
     sample_factor_moments,
+    unpack_moments,
 )
 from portflow.quant.optimization.stock_industries import industry_groups, stock_industries
 from portflow.quant.optimization.sweep import (
     chunk_ranges,
     combine_chunks,
+    date_inputs,
     optimize_active_portfolios,
 )
 
@@ -197,3 +201,36 @@ def test_stocks_without_an_industry_form_their_own_group_and_ff49_applies():
     np.testing.assert_allclose(
         weights["sector|Unassigned"], weights["w|S5"], atol=1e-12
     )  # S5 alone in its group
+
+
+def test_every_stock_weight_matches_the_cvxpy_oracle_and_its_status():
+    """Caps put 40% in S0 and max_weight is 20%: a 0.5% budget is infeasible at every date."""
+    panel = monthly_panel(seed=2, n_months=30)
+    caps = np.array([40.0, 12.0, 12.0, 12.0, 12.0, 12.0])
+    settings = {"max_weight": 0.2, "tev_budgets": (0.005, 0.03), "sector_rotation": False}
+    weights, loadings, bench = run(panel, caps=caps, **settings)
+    moments = sample_factor_moments(panel.factor_data, **WINDOW)
+    factors = factors_of(moments)
+    oracles = {
+        kind: ActivePortfolioProblem(kind, len(TICKERS), len(factors)) for kind in ("gamma", "tev")
+    }
+    statuses = set()
+    for t, rows in weights.groupby("date"):
+        loadings_t = loadings[loadings["date"] == t].set_index("ticker").reindex(TICKERS)
+        benchmark_t = bench[bench["date"] == t].set_index("ticker")["weight"].reindex(TICKERS)
+        mean, covariance = unpack_moments(moments.loc[t], factors)
+        inputs, _ = date_inputs(
+            loadings_t, benchmark_t.fillna(0.0), mean, covariance, factors,
+            alpha_weight=1.0, max_weight=0.2,
+        )  # fmt: skip
+        for oracle in oracles.values():
+            oracle.set_date(inputs)
+        for _, row in rows.iterrows():
+            expected = oracles[row["problem"]].solve(row["value"])
+            statuses.add(row["status"])
+            assert row["status"] == expected.status
+            if expected.solved:
+                got = row[[f"w|{t}" for t in TICKERS]].to_numpy(float)
+                tolerance = 1e-6 if row["problem"] == "gamma" else 1e-4  # cvxpy's TEV: ~1e-5
+                np.testing.assert_allclose(got, expected.weights, atol=tolerance, rtol=0)
+    assert statuses == {"optimal", "infeasible"}

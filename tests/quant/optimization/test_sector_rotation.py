@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem, ProblemInputs
+from portflow.quant.optimization.active_portfolio import ActivePortfolioProblem
+from portflow.quant.optimization.active_problem import ProblemInputs
 from portflow.quant.optimization.active_risk import active_risk
 from portflow.quant.optimization.sector_rotation import (
     industry_inputs,
