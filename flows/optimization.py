@@ -33,6 +33,8 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from portflow.config import PipelineConfig
 from portflow.config.optimization import TaskRunnerConfig
+from portflow.quant.optimization.sweep import chunk_ranges
+from storage import ArtifactStore
 from tasks.optimization import (
     OPTIMIZATION_CHUNK,
     OPTIMIZED_WEIGHTS,
@@ -41,7 +43,7 @@ from tasks.optimization import (
     optimization_chunks_task,
 )
 from tasks.run import PipelineRun
-from tasks.stage import StageResult, available_cores
+from tasks.stage import StageResult, available_cores, run_logger
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,39 @@ def optimization_sweep(
         ).result()
         for model, chunk_futures in futures.items()
     }
+
+
+def reused_sweep(
+    run: PipelineRun,
+    inputs: Mapping[str, StageResult],
+    moments: Mapping[str, StageResult],
+) -> dict[str, StageResult] | None:
+    """The ``optimized_weights`` of every moment model when the store has them all already
+    (a warm re-run), found without the sweep subflow, its chunk tasks or a process pool;
+    None when any is missing (the subflow then runs and reuses what it can, chunk by chunk).
+
+    The versions are the ones the subflow would give: each chunk's from its inputs and date
+    range (:func:`portflow.quant.optimization.sweep.chunk_ranges` of the model's moments),
+    and the weights' from the chunks' versions.
+    """
+    store = ArtifactStore(run.store_url)
+    chunks = run.settings.optimization.runner.chunks
+    weights = {}
+    for model, model_moments in moments.items():
+        available = {**inputs, "factor_moments": model_moments}
+        refs = [
+            run.ref(OPTIMIZATION_CHUNK, available, start=start, end=end, moments=model)
+            for start, end in chunk_ranges(store.load(model_moments.ref).index, chunks)
+        ]
+        reused = run.reused(OPTIMIZED_WEIGHTS, {"optimization_chunk": refs})
+        if reused is None:
+            return None
+        weights[model] = reused
+    run_logger().info(
+        "optimization sweep reused: %s",
+        ", ".join(f"{model} optimized_weights@{w.version}" for model, w in weights.items()),
+    )
+    return weights
 
 
 def build_task_runner(config: TaskRunnerConfig) -> TaskRunner:

@@ -23,7 +23,7 @@ from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
 
-from flows.optimization import build_task_runner, optimization_sweep_flow
+from flows.optimization import build_task_runner, optimization_sweep_flow, reused_sweep
 from portflow.config import (
     KNOBS,
     DataConfig,
@@ -114,17 +114,15 @@ def optimization_stages(run: PipelineRun, universe: Universe) -> None:
         universe.outputs | {"factor_source": factors},
         benchmark=universe.benchmark,
     )
-    sweep = optimization_sweep_flow.with_options(task_runner=build_task_runner(config.runner))
-    weights = sweep(
-        run.store_url,
-        run.settings,
-        {
-            name: inputs[name].result()
-            for name in ("stock_loadings", "benchmark_weights", "stock_industries")
-        },
-        {model: inputs[MOMENTS[model].name].result() for model in config.moment_models},
-        run.run_id,
-    )
+    sweep_inputs = {
+        name: inputs[name].result()
+        for name in ("stock_loadings", "benchmark_weights", "stock_industries")
+    }
+    moments = {model: inputs[MOMENTS[model].name].result() for model in config.moment_models}
+    weights = reused_sweep(run, sweep_inputs, moments)
+    if weights is None:
+        sweep = optimization_sweep_flow.with_options(task_runner=build_task_runner(config.runner))
+        weights = sweep(run.store_url, run.settings, sweep_inputs, moments, run.run_id)
     for model, model_weights in weights.items():
         scope = f"optimization[{model}]"
         run.record(scope, model_weights)

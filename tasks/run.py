@@ -16,7 +16,15 @@ from prefect import Task
 from pydantic import BaseModel
 
 from portflow.config import PipelineConfig
-from tasks.stage import Stage, StageResult, stage_task, task_for
+from storage import ArtifactRef
+from tasks.stage import (
+    Stage,
+    StageResult,
+    reused_result,
+    stage_task,
+    stage_version,
+    task_for,
+)
 
 
 class PipelineRun:
@@ -84,17 +92,37 @@ class PipelineRun:
         ``task`` replaces the stage's generic task (:func:`tasks.stage.task_for`) by one of
         the same signature (the sweep's chunk task).
         """
-        missing = [name for name in stage.inputs if name not in available]
-        if missing:
-            raise TypeError(f"stage {stage.name!r} needs inputs {missing}; have {list(available)}")
-        inputs = {name: available[name] for name in stage.inputs}
-        section = self.settings.section(stage.config) if stage.config else None
-        arguments = stage.arguments(section, context)
+        inputs, arguments = self._call(stage, available, context)
         if self.inline:
             function = task.fn if task is not None else stage_task.fn
             return function(self.store_url, stage, inputs, arguments, self.run_id)
         task = task if task is not None else task_for(stage)
         return task.submit(self.store_url, stage, inputs, arguments, self.run_id)
+
+    def reused(
+        self, stage: Stage, available: Mapping[str, Any], **context: Any
+    ) -> StageResult | None:
+        """The stage's artifact when the store has its version already (verified), without
+        submitting a task; None otherwise. ``available`` may hold bare refs
+        (:data:`tasks.stage.Inputs`)."""
+        inputs, arguments = self._call(stage, available, context)
+        return reused_result(self.store_url, stage, inputs, arguments)
+
+    def ref(self, stage: Stage, available: Mapping[str, Any], **context: Any) -> ArtifactRef:
+        """The ref the stage's artifact has with these inputs, whether it exists or not."""
+        inputs, arguments = self._call(stage, available, context)
+        return ArtifactRef(stage.name, stage_version(stage, inputs, arguments))
+
+    def _call(
+        self, stage: Stage, available: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stage's inputs (taken by name from ``available``) and arguments."""
+        missing = [name for name in stage.inputs if name not in available]
+        if missing:
+            raise TypeError(f"stage {stage.name!r} needs inputs {missing}; have {list(available)}")
+        inputs = {name: available[name] for name in stage.inputs}
+        section = self.settings.section(stage.config) if stage.config else None
+        return inputs, stage.arguments(section, context)
 
     def source(self, task: Any, config: BaseModel) -> Any:
         """Submit a source task (``factor_source``) once per distinct config in this run.

@@ -89,8 +89,9 @@ class StageResult:
         }
 
 
-Inputs = Mapping[str, StageResult | Sequence[StageResult]]
-"""Upstream artifacts by input name; an input may be a list (the chunks of a sweep)."""
+Inputs = Mapping[str, StageResult | ArtifactRef | Sequence[StageResult | ArtifactRef]]
+"""Upstream artifacts by input name; an input may be a list (the chunks of a sweep). A
+ref stands for an artifact that is only needed by version (:func:`reused_result`)."""
 
 
 @dataclass(frozen=True)
@@ -225,11 +226,15 @@ def _upstream(inputs: Inputs) -> dict[str, ArtifactRef]:
     """Input name -> ref; the items of a list input are named ``name[i]``."""
     refs = {}
     for name, value in inputs.items():
-        if isinstance(value, StageResult):
-            refs[name] = value.ref
+        if isinstance(value, StageResult | ArtifactRef):
+            refs[name] = _ref(value)
         else:
-            refs |= {f"{name}[{i}]": item.ref for i, item in enumerate(value)}
+            refs |= {f"{name}[{i}]": _ref(item) for i, item in enumerate(value)}
     return refs
+
+
+def _ref(value: StageResult | ArtifactRef) -> ArtifactRef:
+    return value if isinstance(value, ArtifactRef) else value.ref
 
 
 def stage_version(stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]) -> str:
@@ -238,6 +243,19 @@ def stage_version(stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]) ->
     upstream = {name: ref.version for name, ref in _upstream(inputs).items()}
     params = to_jsonable_python(dict(arguments))
     return lineage_version(stage.name, code_version(stage.function), params, upstream)
+
+
+def reused_result(
+    store_url: str, stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]
+) -> StageResult | None:
+    """The stage's artifact when its version is in the store and verifies (what
+    :func:`run_stage` would reuse); None otherwise. Computes and loads nothing."""
+    started = time.perf_counter()
+    version = stage_version(stage, inputs, arguments)
+    manifest = ArtifactStore(store_url).reusable(ArtifactRef(stage.name, version), warn)
+    if manifest is None:
+        return None
+    return StageResult(stage.name, version, manifest.rows, "reused", time.perf_counter() - started)
 
 
 def run_stage(
@@ -269,21 +287,18 @@ def run_stage(
         its upstream versions: "reused" when that version already exists and verifies.
     """
     started = time.perf_counter()
+    reused = reused_result(store_url, stage, inputs, arguments)
+    if reused is not None:
+        return reused
     store = ArtifactStore(store_url)
     upstream = _upstream(inputs)
     params = to_jsonable_python(dict(arguments))
     code = code_version(stage.function)
     version = stage_version(stage, inputs, arguments)
-    ref = ArtifactRef(stage.name, version)
-    manifest = store.reusable(ref, warn)
-    if manifest is not None:
-        return StageResult(
-            stage.name, version, manifest.rows, "reused", time.perf_counter() - started
-        )
     frames = {
-        name: store.load(value.ref)
-        if isinstance(value, StageResult)
-        else [store.load(item.ref) for item in value]
+        name: store.load(_ref(value))
+        if isinstance(value, StageResult | ArtifactRef)
+        else [store.load(_ref(item)) for item in value]
         for name, value in inputs.items()
     }
     runtime = stage.runtime() if stage.runtime is not None else {}

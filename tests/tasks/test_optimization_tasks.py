@@ -3,6 +3,7 @@ on worker processes and on Dask."""
 
 import os
 import pickle
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -242,3 +243,29 @@ def test_config_slices_validate():
             {"report": {"crisis_windows": {"x": ["2009-01-01", "2008-01-01"]}}}
         )
     assert np.isclose(sum(CONFIG.sweep.gammas), 5.0)
+
+
+def test_a_warm_sweep_is_found_without_running_it(sample_run, tmp_path):
+    """``reused_sweep`` gives the versions the sweep gave, from the chunks' versions alone;
+    a sweep value that changes, or a weights artifact that is gone, means it must run."""
+    up = sample_run["up"]
+    inputs = {
+        name: up[name] for name in ("stock_loadings", "benchmark_weights", "stock_industries")
+    }
+    moments = {name: up[tasks.MOMENTS[name].name] for name in ("sample", "regime")}
+    copy = str(shutil.copytree(sample_run["store"], tmp_path / "store"))
+    run = PipelineRun(copy, SETTINGS, inline=True)
+    found = sweeps.reused_sweep(run, inputs, moments)
+    assert {name: w.version for name, w in found.items()} == {
+        name: sample_run[name]["weights"].version for name in moments
+    }
+    assert {w.status for w in found.values()} == {"reused"}
+    other = SETTINGS.model_copy(
+        update={"optimization": CONFIG.model_copy(
+            update={"sweep": CONFIG.sweep.model_copy(update={"tev_budgets": (0.05,)})}
+        )}
+    )  # fmt: skip
+    assert sweeps.reused_sweep(PipelineRun(copy, other, inline=True), inputs, moments) is None
+    data = ArtifactStore(copy).data_url(sample_run["regime"]["weights"].ref)
+    os.remove(data.removeprefix("file://"))
+    assert sweeps.reused_sweep(run, inputs, moments) is None
