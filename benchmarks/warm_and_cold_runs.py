@@ -53,7 +53,7 @@ PHASES = [
     ("    import flows.pipeline", "flows/pipeline.py", "<module>"),
     ("    the pipeline flow, Prefect engine included", "prefect/flows.py", "__call__"),
     ("      the flow's body", "flows/pipeline.py", "pipeline"),
-    ("        ingest (in the flow's thread)", "flows/pipeline.py", "shared_stages"),
+    ("        waiting for the ingests", "flows/pipeline.py", "<dictcomp>"),
     ("        optimization branch (sweep subflow)", "flows/pipeline.py", "optimization_stages"),
     ("        waiting for the stage tasks", "tasks/run.py", "rows"),
     ("        Prefect artifacts", "flows/pipeline.py", "publish_artifacts"),

@@ -37,7 +37,7 @@ from portflow.report.tables import result_tables, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
 from tasks.allocation import ALLOCATION, LSTM
 from tasks.hedge import HEDGE
-from tasks.ingest import factor_source, ingest
+from tasks.ingest import Ingested, factor_source, ingest
 from tasks.optimization import MOMENTS, OPTIMIZATION_INPUTS, OPTIMIZATION_RESULTS
 from tasks.report import report_task
 from tasks.run import PipelineRun
@@ -64,9 +64,8 @@ class Universe:
         return self.benchmark
 
 
-def shared_stages(run: PipelineRun, data: DataConfig, scope: str) -> Universe:
-    """Ingest one data section and submit its shared return and risk-free stages."""
-    ingested = ingest(run.store_url, data, run.run_id)
+def shared_stages(run: PipelineRun, ingested: Ingested, scope: str) -> Universe:
+    """Submit the shared return and risk-free stages of one ingested data section."""
     run.record(scope, *ingested.results)
     outputs = run.submit(scope, SHARED, ingested.outputs)
     return Universe(scope, ingested.benchmark, outputs)
@@ -214,23 +213,23 @@ def pipeline(
     started_at = dt.datetime.now(dt.UTC)
     run = PipelineRun(store_url, settings, run_id)
 
-    universes: dict[str, Universe] = {}
-
-    def universe_for(strategy: Strategy | None) -> Universe:
-        data = settings.data_for(strategy) if strategy else settings.data
-        key = data.model_dump_json()
-        if key not in universes:
-            scope = "data" if data == settings.data else f"{strategy}.data"
-            universes[key] = shared_stages(run, data, scope)
-        return universes[key]
-
     # Only the universes of the selected strategies (the top-level data's first, when one
-    # uses it); without any strategy, the top-level data's shared stages.
+    # uses it; without any strategy, the top-level data's), each ingested once, all at once.
     strategies = settings.strategies()
+    sections: dict[str, tuple[str, DataConfig]] = {}
     if not strategies or settings.data in [settings.data_for(s) for s in strategies]:
-        universe_for(None)
+        sections[settings.data.model_dump_json()] = ("data", settings.data)
     for strategy in strategies:
-        STRATEGY_STAGES[strategy](run, universe_for(strategy))
+        data = settings.data_for(strategy)
+        sections.setdefault(data.model_dump_json(), (f"{strategy}.data", data))
+    ingests = {key: ingest.submit(store_url, data, run_id) for key, (_, data) in sections.items()}
+    universes = {
+        key: shared_stages(run, ingests[key].result(), scope)
+        for key, (scope, _) in sections.items()
+    }
+    for strategy in strategies:
+        universe = universes[settings.data_for(strategy).model_dump_json()]
+        STRATEGY_STAGES[strategy](run, universe)
     rows = run.rows()
 
     record = RunRecord(

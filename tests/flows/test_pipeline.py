@@ -63,16 +63,16 @@ PER_MOMENT_MODEL = [
     "optimization_report",
     "crisis_report",
 ]
-STAGES = (
+STAGES = (  # every universe's shared stages first (ingested at once), then the strategies
     [("data", s) for s in SHARED]
     + [("hedge.data", s) for s in SHARED]
+    + [("optimization.data", s) for s in SHARED]
+    + [("allocation.data", s) for s in SHARED]
     + [("hedge", s) for s in HEDGE]
     + [("vol_managed", s) for s in VOL]
-    + [("optimization.data", s) for s in SHARED]
     + [("optimization", s) for s in OPTIMIZATION]
     + [("optimization[sample]", s) for s in PER_MOMENT_MODEL]
     + [("optimization[regime]", s) for s in PER_MOMENT_MODEL]
-    + [("allocation.data", s) for s in SHARED]
     + [("allocation", s) for s in ALLOCATION]
 )
 
@@ -200,4 +200,11 @@ def test_bad_data_fails_the_run_with_a_named_error(prefect_harness, tmp_path):
     config = write_config(tmp_path, data={"start": "2030-01-01", "end": "2031-01-01"})
     with pytest.raises(DataError, match=r"\[ingest\]"):
         pipeline(config=config, store_root=str(tmp_path / "artifacts"))
-    assert ArtifactStore(str(tmp_path / "artifacts")).manifests() == []
+    # The strategies' own data sections, ingested at the same time, are complete versions;
+    # the failing section wrote nothing.
+    store = ArtifactStore(str(tmp_path / "artifacts"))
+    written = store.manifests()
+    assert {m.stage for m in written} == {"market_data", "risk_free_source"}
+    assert "2030-01-01" not in {m.params["source"]["start"] for m in written}
+    for manifest in written:
+        store.verify(ArtifactRef(manifest.stage, manifest.version))
