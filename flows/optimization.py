@@ -17,6 +17,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from portflow.config import PipelineConfig
 from portflow.config.optimization import TaskRunnerConfig
+from storage import StoreSpec
 from tasks.optimization import (
     OPTIMIZATION_CHUNK,
     OPTIMIZED_WEIGHTS,
@@ -27,7 +28,7 @@ from tasks.stage import StageResult
 
 
 def optimization_sweep(
-    store_url: str,
+    store_url: StoreSpec,
     settings: PipelineConfig,
     inputs: Mapping[str, StageResult],
     moments: Mapping[str, StageResult],
