@@ -296,12 +296,14 @@ def run_overrides(assignments: list[str] | None, runner: Runner | None) -> dict[
 
 def quiet_dask() -> None:
     """Dask's distributed logs at WARNING (its scheduler and workers print dozens of INFO
-    lines per cluster), in this process and the worker processes it starts, unless
+    lines per cluster), in this process and the worker processes it starts, and Prefect's
+    Dask runner's own (a dashboard link even when the dashboard is off), unless
     ``--debug``."""
     if _debug():
         return
     os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read by every worker
-    logging.getLogger("distributed").setLevel(logging.WARNING)
+    for name in ("distributed", "prefect.task_runner.dask"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def writable_store(root: str, options: dict[str, Any] | None = None) -> ArtifactStore:
@@ -432,7 +434,6 @@ def run(
     artifact_store = writable_store(
         store or settings.store.root, {**settings.store.options, **options}
     )
-    quiet_dask()
 
     from portflow.prefect_server import prefect_api
 
@@ -441,6 +442,7 @@ def run(
 
         from flows.pipeline import pipeline
 
+        quiet_dask()  # after Prefect's logging set-up, which resets its loggers' levels
         api.ready()
         with (
             temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),

@@ -126,6 +126,9 @@ def test_run_options_are_the_flow_parameters():
         "store": "store_root",
         "tev_budget": "tev_budgets",
         "risk_aversion": "risk_aversions",
+        "set_": "overrides",
+        "runner": "overrides",  # --runner is the override optimization.runner.kind
+        "store_option": "store_options",
     }
     assert {renamed.get(p, p) for p in cli_parameters} == set(flow_parameters)
     # The choices the CLI checks before Prefect starts are the flow's.
