@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from portflow.config import PipelineConfig
+from storage import StoreSpec
 from tasks.stage import Stage, StageResult, stage_task, task_for
 
 
@@ -23,8 +24,8 @@ class PipelineRun:
 
     Parameters
     ----------
-    store_url : str
-        Artifact store root.
+    store_url : str or StoreLocation
+        Artifact store root, or root and fsspec options (handed to every task).
     settings : PipelineConfig
         The run's config; a stage gets only its section (``Stage.config``).
     run_id : str, optional
@@ -37,7 +38,7 @@ class PipelineRun:
 
     def __init__(
         self,
-        store_url: str,
+        store_url: StoreSpec,
         settings: PipelineConfig,
         run_id: str | None = None,
         *,

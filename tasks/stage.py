@@ -31,6 +31,7 @@ from pydantic_core import to_jsonable_python
 from storage import (
     ArtifactRef,
     ArtifactStore,
+    StoreSpec,
     code_version,
     content_version,
     lineage_version,
@@ -213,7 +214,7 @@ def _upstream(inputs: Inputs) -> dict[str, ArtifactRef]:
 
 
 def run_stage(
-    store_url: str,
+    store_url: StoreSpec,
     stage: Stage,
     inputs: Inputs,
     arguments: Mapping[str, Any],
@@ -223,8 +224,8 @@ def run_stage(
 
     Parameters
     ----------
-    store_url : str
-        Artifact store root.
+    store_url : str or StoreLocation
+        Artifact store root (with its fsspec options).
     stage : Stage
         The declaration.
     inputs : mapping of str to StageResult or list of StageResult
@@ -276,7 +277,7 @@ def run_stage(
 
 @pipeline_task
 def stage_task(
-    store_url: str,
+    store_url: StoreSpec,
     stage: Stage,
     inputs: Inputs,
     arguments: Mapping[str, Any],
