@@ -289,6 +289,13 @@ def run_overrides(assignments: list[str] | None, runner: Runner | None) -> dict[
     """``--set PATH=VALUE`` pairs (VALUE read as YAML) and ``--runner`` as dotted config
     paths, in the order the flow applies them (``--runner`` last)."""
     overrides = dict(_assignment(pair, "--set") for pair in assignments or [])
+    for path in overrides:
+        if path == "store.options" or path.startswith("store.options."):
+            raise typer.BadParameter(
+                f"{path}: give store options with --store-option KEY=VALUE (a secret "
+                "parameter of the flow; --set values are shown in Prefect's UI)",
+                param_hint="'--set'",
+            )
     if runner is not None:
         overrides[RUNNER_PATH] = runner.value
     return overrides

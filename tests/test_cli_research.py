@@ -153,6 +153,7 @@ def test_artifacts_show_needs_a_scope_when_a_run_has_several_universes(two_runs)
         (["--strategy", "hedge", "--runner", "dask"], ["'--runner'", "optimization"]),
         (["--runner", "dusk"], ["'--runner'", "'threads'", "'dask'"]),
         (["--store-option", "endpoint_url"], ["'--store-option'", "expected KEY=VALUE"]),
+        (["--set", "store.options.secret=x"], ["'--set'", "--store-option KEY=VALUE"]),
     ],
 )
 def test_bad_overrides_are_usage_errors_naming_the_field(args, fragments, monkeypatch):
