@@ -65,6 +65,7 @@ def test_open_store_lists_runs_and_loads_any_stage(two_runs):
     version = next(r["version"] for r in second.stages if r["stage"] == "hedge_backtest")
     pd.testing.assert_frame_equal(backtest, artifacts.load(run.ref("hedge_backtest")))
     assert run.ref("hedge_backtest").version == version
+    pd.testing.assert_frame_equal(store.load(f"hedge_backtest@{version[:6]}"), backtest)
     assert run.config["hedge"]["rebalance_every"] == 10
 
 
