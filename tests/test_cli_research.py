@@ -137,18 +137,24 @@ def test_artifacts_show_needs_a_scope_when_a_run_has_several_universes(two_runs)
     [
         (
             ["--set", "optimization.sweep.gammaz=[1,5]"],
-            ["'--set optimization.sweep.gammaz'", "optimization.sweep.gammaz: unknown key"],
+            [
+                "'--set optimization.sweep.gammaz'",
+                "optimization.sweep.gammaz: unknown key 'gammaz'",
+            ],
         ),
         (
             ["--set", "optimization.sweep.gammas=[1,-5]"],
             ["'--set optimization.sweep.gammas'", "gammas.1: Input should be greater than 0"],
         ),
-        (["--set", "nope.x=1"], ["'--set nope.x'", "nope: unknown key"]),
+        (["--set", "nope.x=1"], ["'--set nope.x'", "nope.x: unknown key 'nope'"]),
         (["--set", "hedge.beta_window"], ["'--set'", "expected KEY=VALUE"]),
         (["--set", "hedge.beta_window=[1"], ["'--set'", "hedge.beta_window: not valid YAML"]),
         (
             ["--strategy", "hedge", "--set", "optimization.sweep.gammas=[1]"],
-            ["'--set optimization.sweep.gammas'", "optimization: this run has no such section"],
+            [
+                "'--set optimization.sweep.gammas'",
+                "optimization.sweep.gammas: no section 'optimization' in this run",
+            ],
         ),
         (["--strategy", "hedge", "--runner", "dask"], ["'--runner'", "optimization"]),
         (["--runner", "dusk"], ["'--runner'", "'threads'", "'dask'"]),

@@ -284,20 +284,19 @@ def _set_path(config: PipelineConfig, raw: dict[str, Any], path: str, value: Any
     """
     *parents, leaf = path.split(".")
     node, section = raw, config
-    for depth, key in enumerate(parents):
-        at = ".".join(parents[: depth + 1])
+    for key in parents:
         current = getattr(section, key, None) if isinstance(section, Frozen) else None
         if key in node and node[key] is None:
-            raise ConfigError(config.name, [(at, "this run has no such section")])
+            raise ConfigError(config.name, [(path, f"no section {key!r} in this run")])
         if isinstance(node.get(key), dict):
             pass
         elif isinstance(current, Frozen | dict):
             node[key] = {}  # a section (or mapping) left to its defaults
         elif isinstance(section, Frozen) and key in type(section).model_fields:
-            raise ConfigError(config.name, [(at, "this config has no such section")])
+            raise ConfigError(config.name, [(path, f"no section {key!r} in this config")])
         else:
-            raise ConfigError(config.name, [(at, "unknown key (no such section in the schema)")])
+            raise ConfigError(config.name, [(path, f"unknown key {key!r} (no such section)")])
         node, section = node[key], current
     if isinstance(section, Frozen) and leaf not in type(section).model_fields:
-        raise ConfigError(config.name, [(path, "unknown key (check the spelling)")])
+        raise ConfigError(config.name, [(path, f"unknown key {leaf!r} (check the spelling)")])
     node[leaf] = value
