@@ -207,7 +207,9 @@ def test_set_is_the_yaml_edit(tmp_path):
 def test_run_set_gives_the_versions_of_the_edited_yaml(tmp_path, inline_run, prefect_harness):
     """Through the real CLI and a flow run, `--set` gives the very versions that an
     inline run of the edited YAML finds in place: every stage reused."""
-    config = write_config(tmp_path / "cfg.yaml", RAW)
+    one_universe = {"name": "one-universe", "data": RAW["hedge"]["data"]}
+    one_universe["hedge"] = {k: v for k, v in RAW["hedge"].items() if k != "data"}
+    config = write_config(tmp_path / "cfg.yaml", one_universe)
     root = tmp_path / "store"
     result = invoke(
         "run",
@@ -220,7 +222,7 @@ def test_run_set_gives_the_versions_of_the_edited_yaml(tmp_path, inline_run, pre
         root,
     )
     assert result.exit_code == 0, result.output
-    edited = json.loads(json.dumps(RAW))
+    edited = json.loads(json.dumps(one_universe))
     edited["hedge"] |= {"rebalance_every": 10, "cost_rate": 0.001}
     by_cli = ArtifactStore(str(root)).runs()[0]
     by_yaml = inline_run(
@@ -286,14 +288,14 @@ def test_serve_store_goes_to_every_deployment_and_the_environment(
     served = []
     monkeypatch.setattr(prefect, "serve", lambda *deployments: served.extend(deployments))
     monkeypatch.setenv("PREFECT_API_URL", prefect_harness.url)
-    monkeypatch.delenv("PORTFLOW_STORE", raising=False)
+    monkeypatch.setenv("PORTFLOW_STORE", "")  # so that monkeypatch restores its absence
+    monkeypatch.delenv("PORTFLOW_STORE")
     root = str(tmp_path / "served")
     result = invoke("serve", "--no-server", "--store", root)
     assert result.exit_code == 0, result.output
     assert {d.name for d in served} == {"live-refresh", "research-default"}
     assert all(d.parameters["store_root"] == root for d in served)
-    assert os.environ["PORTFLOW_STORE"] == root  # runs whose form leaves it empty
-    monkeypatch.delenv("PORTFLOW_STORE")
+    assert os.environ.pop("PORTFLOW_STORE") == root  # runs whose form leaves it empty
     inside_a_file = tmp_path / "file"
     inside_a_file.write_text("")
     bad = invoke("serve", "--no-server", "--store", inside_a_file / "store")
