@@ -259,6 +259,13 @@ def run_settings(
                     return flag
                 if path.startswith(f"{location}."):  # a section on the path is missing
                     return flag
+            if start is None and end is None:  # another field of a section that was set
+                shared = [
+                    (len(os.path.commonprefix([path.split("."), location.split(".")])), flag)
+                    for path, flag in fields.items()
+                ]
+                if shared and max(shared)[0] > 0:
+                    return max(shared)[1]
             return "--start/--end"
 
         grouped: dict[tuple[str, str], list[str]] = {}

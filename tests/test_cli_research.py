@@ -139,7 +139,7 @@ def test_artifacts_show_needs_a_scope_when_a_run_has_several_universes(two_runs)
             ["--set", "optimization.sweep.gammaz=[1,5]"],
             [
                 "'--set optimization.sweep.gammaz'",
-                "optimization.sweep.gammaz: unknown key 'gammaz'",
+                "optimization.sweep.gammaz: unknown key (check the spelling",
             ],
         ),
         (
@@ -160,6 +160,10 @@ def test_artifacts_show_needs_a_scope_when_a_run_has_several_universes(two_runs)
         (["--runner", "dusk"], ["'--runner'", "'threads'", "'dask'"]),
         (["--store-option", "endpoint_url"], ["'--store-option'", "expected KEY=VALUE"]),
         (["--set", "store.options.secret=x"], ["'--set'", "--store-option KEY=VALUE"]),
+        (
+            ["--set", "data.source=files", "--set", "data.path=x.csv"],  # universe is left
+            ["'--set data.", "data.universe: unknown key"],
+        ),
     ],
 )
 def test_bad_overrides_are_usage_errors_naming_the_field(args, fragments, monkeypatch):

@@ -279,7 +279,7 @@ def _set_path(config: PipelineConfig, raw: dict[str, Any], path: str, value: Any
     """Set ``raw`` (a config as YAML holds it) at the dotted ``path``.
 
     A section the YAML leaves to its defaults (``optimization.sweep``) is created on the
-    way; an absent optional section (a strategy the config does not run) or a key the
+    way; an absent optional section (a strategy the config does not run) or a section the
     schema does not know is a ConfigError naming the path.
     """
     *parents, leaf = path.split(".")
@@ -297,6 +297,4 @@ def _set_path(config: PipelineConfig, raw: dict[str, Any], path: str, value: Any
         else:
             raise ConfigError(config.name, [(path, f"unknown key {key!r} (no such section)")])
         node, section = node[key], current
-    if isinstance(section, Frozen) and leaf not in type(section).model_fields:
-        raise ConfigError(config.name, [(path, f"unknown key {leaf!r} (check the spelling)")])
-    node[leaf] = value
+    node[leaf] = value  # an unknown leaf is the schema's error (extra keys are forbidden)
