@@ -322,12 +322,15 @@ def quiet_dask() -> None:
 
 def writable_store(root: str, options: dict[str, Any] | None = None) -> ArtifactStore:
     """The store a run writes to, checked before anything starts: an unknown fsspec
-    protocol, or a local root inside a file or a folder this user cannot write, is an
-    ArtifactError. Nothing is created."""
+    protocol, an object store that cannot be reached (endpoint, credentials), or a local
+    root inside a file or a folder this user cannot write, is an ArtifactError. Nothing is
+    created."""
     from fsspec.implementations.local import LocalFileSystem
 
     store = ArtifactStore(root, options)
-    if isinstance(store.fs, LocalFileSystem):
+    if not isinstance(store.fs, LocalFileSystem):
+        store.reachable()  # a wrong endpoint or credentials fail here, before Prefect
+    else:
         path = Path(store.root)
         existing = next(p for p in (path, *path.parents) if p.exists())
         if not existing.is_dir():

@@ -190,9 +190,24 @@ class ArtifactStore:
         """Full URL of a path inside the store (for messages)."""
         return self.fs.unstrip_protocol(path)
 
+    def reachable(self) -> bool:
+        """Whether the root exists; an ArtifactError (one line) if the file system cannot
+        be reached at all (a wrong endpoint, refused credentials)."""
+        try:
+            return self.fs.exists(self.root)
+        except Exception as error:  # every backend fails in its own way: one line for all
+            problem = " ".join(str(error).split()) or type(error).__name__
+            raise ArtifactError(
+                "store",
+                "root",
+                f"cannot reach {self.url}: {problem}",
+                "check the URL and its storage options (--store-option, store.options: "
+                "endpoint_url, credentials)",
+            ) from None
+
     def require(self) -> None:
         """Raise ArtifactError unless the store exists (read-only commands call this)."""
-        if not self.fs.exists(self.root):
+        if not self.reachable():
             raise ArtifactError(
                 "store",
                 "root",

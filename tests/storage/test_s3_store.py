@@ -155,3 +155,35 @@ def test_cli_runs_on_s3_reuse_every_stage_and_keep_credentials_out(s3, tmp_path,
     parameters = json.dumps(flow_run.parameters)
     assert SECRET not in parameters and KEY not in parameters
     assert flow_run.parameters["store_options"] == "**********"
+
+
+def test_an_unreachable_object_store_is_one_line_before_anything_starts(monkeypatch, tmp_path):
+    """A closed endpoint: `runs list` and `run` (before Prefect starts) end with one error
+    line naming the store and its options, no traceback."""
+    import socket
+
+    from portflow import prefect_server
+
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setattr(prefect_server, "prefect_api", lambda **_: pytest.fail("Prefect started"))
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    options = [
+        *("--store-option", f"endpoint_url=http://127.0.0.1:{port}"),
+        *("--store-option", f"key={KEY}", "--store-option", f"secret={SECRET}"),
+        *("--store-option", "config_kwargs={retries: {max_attempts: 1}, connect_timeout: 2}"),
+    ]
+    runner = CliRunner()
+    for args in (
+        ["runs", "list", "--store", "s3://portflow/x", *options],
+        ["run", "default", "--strategy", "hedge", "--store", "s3://portflow/x", *options],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 1, result.output
+        assert result.output.startswith("error [store] root: cannot reach s3://portflow/x: ")
+        assert "Could not connect to the endpoint URL" in result.output
+        assert len(result.output.splitlines()) == 1 and SECRET not in result.output
