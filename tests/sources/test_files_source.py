@@ -149,7 +149,7 @@ def test_bad_path_and_suffix(tmp_path):
     ("name", "content", "problem"),
     [
         ("empty.csv", "", "cannot read empty.csv as csv: No columns to parse from file"),
-        ("header.csv", "permno,date,ret,prc\n", "header.csv has no rows below its header"),
+        ("header.csv", CRSP_CSV.splitlines()[0] + "\n", "header.csv has no rows below its header"),
         ("garbage.parquet", "not parquet", "cannot read garbage.parquet as parquet"),
         ("binary.csv", "\udcff\udcfe", "cannot read binary.csv as csv"),
     ],
