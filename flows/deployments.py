@@ -44,9 +44,10 @@ def config_parameters(config: PipelineConfig) -> dict[str, Any]:
 
 
 def runner_deployments(
-    names: list[str] | None = None, path: Path = PREFECT_YAML
+    names: list[str] | None = None, path: Path = PREFECT_YAML, *, store_root: str | None = None
 ) -> list[RunnerDeployment]:
-    """Runner deployments (for ``prefect.serve``) of the named specs, or of all of them."""
+    """Runner deployments (for ``prefect.serve``) of the named specs, or of all of them;
+    with ``store_root``, their runs write there (a parameter pre-filled in the form)."""
     specs = deployment_specs(path)
     unknown = set(names or []) - {spec["name"] for spec in specs}
     if unknown:
@@ -71,7 +72,8 @@ def runner_deployments(
             pipeline.to_deployment(
                 name=spec["name"],
                 description=description,
-                parameters={**defaults, **parameters},
+                parameters={**defaults, **parameters}
+                | ({"store_root": store_root} if store_root else {}),
                 tags=spec.get("tags", []),
                 schedules=schedules or None,
             )

@@ -34,7 +34,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from portflow.config import PipelineConfig
 from portflow.config.optimization import TaskRunnerConfig
 from portflow.quant.optimization.sweep import chunk_ranges
-from storage import ArtifactStore
+from storage import ArtifactStore, StoreSpec
 from tasks.optimization import (
     OPTIMIZATION_CHUNK,
     OPTIMIZED_WEIGHTS,
@@ -76,7 +76,7 @@ def workers(config: TaskRunnerConfig) -> int:
 
 
 def optimization_sweep(
-    store_url: str,
+    store_url: StoreSpec,
     settings: PipelineConfig,
     inputs: Mapping[str, StageResult],
     moments: Mapping[str, StageResult],

@@ -15,6 +15,8 @@ sweep runs as a subflow on the task runner its config asks for (threads or Dask)
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -22,6 +24,7 @@ from typing import Any, Literal
 from prefect import flow
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.runtime import flow_run
+from pydantic import SecretStr
 
 from flows.optimization import build_task_runner, optimization_sweep_flow, reused_sweep
 from portflow.config import (
@@ -32,9 +35,9 @@ from portflow.config import (
     load_config,
     with_overrides,
 )
-from portflow.errors import DataError
+from portflow.errors import ArtifactError, DataError
 from portflow.report.tables import result_tables, scope_strategy
-from storage import ArtifactRef, ArtifactStore, RunRecord
+from storage import ArtifactRef, ArtifactStore, RunRecord, StoreLocation
 from tasks.allocation import ALLOCATION, LSTM
 from tasks.hedge import HEDGE
 from tasks.ingest import Ingested, factor_source, ingest
@@ -166,7 +169,9 @@ def pipeline(
     allocation_rebalance_every: int | None = None,
     tev_budgets: list[float] | None = None,
     risk_aversions: list[float] | None = None,
+    overrides: dict[str, Any] | None = None,
     store_root: str | None = None,
+    store_options: SecretStr | None = None,
 ) -> RunRecord:
     """Run every stage of a portflow config, reusing artifact versions that already exist.
 
@@ -188,7 +193,13 @@ def pipeline(
             (0.02 = 2%); empty keeps the config's.
         risk_aversions: Risk aversions (gamma) of the optimization sweep; empty keeps the
             config's.
-        store_root: Artifact store root, a path or fsspec URL; empty uses the config's.
+        overrides: Config settings by dotted path, e.g. {"optimization.sweep.gammas": [1, 5]},
+            applied after the options above and validated like the YAML.
+        store_root: Artifact store root, a path or fsspec URL; empty uses PORTFLOW_STORE
+            (environment), else the config's store.root.
+        store_options: fsspec storage options as a JSON object, e.g. {"endpoint_url":
+            "http://127.0.0.1:9000"}; they update the config's store.options. Secret: the
+            Prefect UI and its database never show them.
 
     Returns:
         The run record: the version of every stage, computed or reused.
@@ -206,9 +217,10 @@ def pipeline(
         start=start,
         end=end,
         strategies=strategies,
-        settings={KNOBS[name]: value for name, value in given.items() if value is not None},
+        settings={KNOBS[name]: value for name, value in given.items() if value is not None}
+        | (overrides or {}),
     )
-    store_url = store_root or settings.store.root
+    store_url = store_location(settings, store_root, store_options)
     run_id = str(flow_run.id or uuid.uuid4().hex)
     started_at = dt.datetime.now(dt.UTC)
     run = PipelineRun(store_url, settings, run_id)
@@ -235,7 +247,7 @@ def pipeline(
     record = RunRecord(
         run_id=run_id,
         config_name=settings.name,
-        config=settings.model_dump(mode="json"),
+        config=settings.recorded(),
         started_at=started_at,
         finished_at=dt.datetime.now(dt.UTC),
         stages=rows,
@@ -245,6 +257,23 @@ def pipeline(
     publish_artifacts(store, record, summary_markdown(settings, run_id, rows))
     report_task(store_url, record)
     return record
+
+
+def store_location(
+    settings: PipelineConfig, root: str | None, options: SecretStr | None
+) -> StoreLocation:
+    """Where the run writes: ``root`` if given, else PORTFLOW_STORE, else the config's
+    ``store.root``; opened with the config's ``store.options`` updated by ``options``."""
+    try:
+        given: Any = json.loads(options.get_secret_value()) if options is not None else {}
+    except ValueError:
+        given = None
+    if not isinstance(given, dict):
+        raise ArtifactError(
+            "store", "store_options", "must be a JSON object", 'give {"endpoint_url": "..."}'
+        )
+    url = root or os.environ.get("PORTFLOW_STORE") or settings.store.root
+    return StoreLocation(url, {**settings.store.options, **given})
 
 
 def outputs_markdown(store: ArtifactStore, record: RunRecord) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn, get_args
 
 import typer
 from rich.console import Console
@@ -27,10 +27,18 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from portflow.config import KNOBS, STRATEGIES, ConfigError, PipelineConfig, load_config
+from portflow.config import (
+    KNOBS,
+    STRATEGIES,
+    ConfigError,
+    PipelineConfig,
+    load_config,
+    yaml_value,
+)
 from portflow.config import with_overrides as config_with_overrides
+from portflow.config.optimization import TaskRunnerConfig
 from portflow.errors import ArtifactError, PortflowError
-from storage import ArtifactStore
+from storage import ArtifactRef, ArtifactStore, RunRecord, check_name
 
 # portflow works offline: no telemetry from the Prefect server it starts, unless asked.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -106,6 +114,38 @@ StoreOption = Annotated[
 ]
 
 
+StoreOptionsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--store-option",
+        metavar="KEY=VALUE",
+        help="An fsspec storage option of the store (repeatable; VALUE read as YAML), e.g. "
+        "endpoint_url=http://127.0.0.1:9000. Never written into run records or manifests.",
+    ),
+]
+
+
+def store_options(values: list[str] | None) -> dict[str, Any]:
+    """``--store-option KEY=VALUE`` pairs as fsspec options (VALUE read as YAML); a pair
+    without '=' or with a VALUE that is not YAML is a usage error (exit 2)."""
+    options = {}
+    for pair in values or []:
+        key, value = _assignment(pair, "--store-option")
+        options[key] = value
+    return options
+
+
+def _assignment(pair: str, flag: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` -> (KEY, VALUE read as YAML), or a usage error naming ``flag``."""
+    key, sep, text = pair.partition("=")
+    if not sep or not key.strip():
+        raise typer.BadParameter(f"expected KEY=VALUE, got {pair!r}", param_hint=f"'{flag}'")
+    try:
+        return key.strip(), yaml_value(text)
+    except ValueError as error:
+        raise typer.BadParameter(f"{key}: {error}", param_hint=f"'{flag}'") from None
+
+
 def _warn(message: str) -> None:
     """One warning line on stderr, printed verbatim (no markup)."""
     errors.print(Text(f"warning: {message}"), highlight=False, soft_wrap=True)
@@ -116,10 +156,10 @@ def _say(line: str, style: str | None = None) -> None:
     console.print(Text(line, style=style or ""), highlight=False, soft_wrap=True)
 
 
-def _existing_store(root: str) -> ArtifactStore:
-    """The store at ``root`` for a read-only command: one error line if it does not exist
-    (nothing is created)."""
-    store = ArtifactStore(root)
+def _existing_store(root: str, options: list[str] | None = None) -> ArtifactStore:
+    """The store at ``root`` (with its ``--store-option`` pairs) for a read-only command:
+    one error line if it does not exist (nothing is created)."""
+    store = ArtifactStore(root, store_options(options))
     store.require()
     return store
 
@@ -192,10 +232,11 @@ def run_settings(
     end: dt.date | None,
     strategies: list[str] | None,
     knobs: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
 ) -> PipelineConfig:
     """The config of a run, as the flow will build it: the config's own errors are user
-    errors (exit 1); a value of an option that the schema rejects is a usage error (exit 2,
-    naming the option and the config field)."""
+    errors (exit 1); a value of an option (or of a ``--set`` path) that the schema rejects
+    is a usage error (exit 2, naming the option and the config field)."""
     settings = load_config(config)
     given = {name: value for name, value in knobs.items() if value is not None}
     try:
@@ -204,17 +245,27 @@ def run_settings(
             start=start,
             end=end,
             strategies=strategies,
-            settings={KNOBS[name]: value for name, value in given.items()},
+            settings={KNOBS[name]: value for name, value in given.items()} | (overrides or {}),
         )
     except ConfigError as error:
         fields = {KNOBS[name]: OPTIONS[name] for name in given}
+        fields |= {path: _override_flag(path) for path in overrides or {}}
 
         def option(location: str) -> str:
             if location == "strategies":
                 return "--strategy"
-            for path, flag in fields.items():
-                if location == path or location.startswith(f"{path}."):
+            for path, flag in reversed(fields.items()):
+                if location == path or f"{location}.".startswith(f"{path}."):
                     return flag
+                if path.startswith(f"{location}."):  # a section on the path is missing
+                    return flag
+            if start is None and end is None:  # another field of a section that was set
+                shared = [
+                    (len(os.path.commonprefix([path.split("."), location.split(".")])), flag)
+                    for path, flag in fields.items()
+                ]
+                if shared and max(shared)[0] > 0:
+                    return max(shared)[1]
             return "--start/--end"
 
         grouped: dict[tuple[str, str], list[str]] = {}
@@ -226,14 +277,60 @@ def run_settings(
         raise typer.BadParameter(f"{problems} (config {settings.name})", param_hint=hint) from None
 
 
-def writable_store(root: str) -> ArtifactStore:
+RUNNER_PATH = "optimization.runner.kind"
+"""The config field ``--runner`` sets."""
+
+Runner = Enum(
+    "Runner",
+    {kind: kind for kind in get_args(TaskRunnerConfig.model_fields["kind"].annotation)},
+    type=str,
+)
+"""The task runners of the optimization sweep, as the config schema allows them."""
+
+
+def _override_flag(path: str) -> str:
+    return "--runner" if path == RUNNER_PATH else f"--set {path}"
+
+
+def run_overrides(assignments: list[str] | None, runner: Runner | None) -> dict[str, Any]:
+    """``--set PATH=VALUE`` pairs (VALUE read as YAML) and ``--runner`` as dotted config
+    paths, in the order the flow applies them (``--runner`` last)."""
+    overrides = dict(_assignment(pair, "--set") for pair in assignments or [])
+    for path in overrides:
+        if path == "store.options" or path.startswith("store.options."):
+            raise typer.BadParameter(
+                f"{path}: give store options with --store-option KEY=VALUE (a secret "
+                "parameter of the flow; --set values are shown in Prefect's UI)",
+                param_hint="'--set'",
+            )
+    if runner is not None:
+        overrides[RUNNER_PATH] = runner.value
+    return overrides
+
+
+def quiet_dask() -> None:
+    """Dask's distributed logs at WARNING (its scheduler and workers print dozens of INFO
+    lines per cluster), in this process and the worker processes it starts, and Prefect's
+    Dask runner's own (a dashboard link even when the dashboard is off), unless
+    ``--debug``."""
+    if _debug():
+        return
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read by every worker
+    for name in ("distributed", "prefect.task_runner.dask"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def writable_store(root: str, options: dict[str, Any] | None = None) -> ArtifactStore:
     """The store a run writes to, checked before anything starts: an unknown fsspec
-    protocol, or a local root inside a file or a folder this user cannot write, is an
-    ArtifactError. Nothing is created."""
+    protocol, an object store that cannot be reached (endpoint, credentials), or a local
+    root inside a file or a folder this user cannot write, is an ArtifactError. Nothing is
+    created."""
     from fsspec.implementations.local import LocalFileSystem
 
-    store = ArtifactStore(root)
-    if isinstance(store.fs, LocalFileSystem):
+    store = ArtifactStore(root, options)
+    if not isinstance(store.fs, LocalFileSystem):
+        store.reachable()  # a wrong endpoint or credentials fail here, before Prefect
+    else:
         path = Path(store.root)
         existing = next(p for p in (path, *path.parents) if p.exists())
         if not existing.is_dir():
@@ -306,10 +403,24 @@ def run(
         list[float] | None,
         typer.Option(help="Risk aversion gamma of the optimization sweep (repeatable)."),
     ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="PATH=VALUE",
+            help="Set a config field by its dotted YAML path (repeatable; VALUE read as "
+            "YAML), e.g. optimization.sweep.gammas=[1,5]: the same versions as that YAML edit.",
+        ),
+    ] = None,
+    runner: Annotated[
+        Runner | None,
+        typer.Option(help="Task runner of the optimization sweep (optimization.runner.kind)."),
+    ] = None,
     store: Annotated[
         str | None,
         typer.Option("--store", envvar="PORTFLOW_STORE", help="Override the config's store.root."),
     ] = None,
+    store_option: StoreOptionsOption = None,
 ) -> None:
     """Run the pipeline for CONFIG; stages whose inputs did not change are reused.
 
@@ -334,8 +445,12 @@ def run(
         "risk_aversions": risk_aversion,
     }
     # Everything that can be checked is checked before a Prefect server starts.
-    settings = run_settings(config, **parameters, knobs=knobs)
-    artifact_store = writable_store(store or settings.store.root)
+    overrides = run_overrides(set_, runner)
+    settings = run_settings(config, **parameters, knobs=knobs, overrides=overrides)
+    options = store_options(store_option)
+    artifact_store = writable_store(
+        store or settings.store.root, {**settings.store.options, **options}
+    )
 
     from portflow.prefect_server import prefect_api
 
@@ -345,15 +460,31 @@ def run(
         from flows.pipeline import pipeline
         from portflow.progress import terminal_progress
 
+        quiet_dask()  # after Prefect's logging set-up, which resets its loggers' levels
         api.ready()
         with (
             temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}),
             terminal_without_user_errors(),
             terminal_progress(errors),
         ):
-            record = pipeline(config=config, **parameters, **knobs, store_root=store)
+            record = pipeline(
+                config=config,
+                **parameters,
+                **knobs,
+                overrides=overrides or None,
+                store_root=store,
+                store_options=_secret(options),
+            )
     print_run(artifact_store, record)
     _say(f"Report: {artifact_store.report_url(record.run_id)}")
+
+
+def _secret(options: dict[str, Any]) -> Any:
+    """Store options as the flow's secret parameter: a JSON object that Prefect's API and
+    UI show as stars (the credentials never reach its database)."""
+    from pydantic import SecretStr
+
+    return SecretStr(json.dumps(options)) if options else None
 
 
 @app.command()
@@ -377,9 +508,10 @@ def validate(
 def artifacts_list(
     stage: Annotated[str | None, typer.Argument(help="Only this stage.")] = None,
     store: StoreOption = "artifacts",
+    store_option: StoreOptionsOption = None,
 ) -> None:
     """List artifact versions, oldest first (unreadable ones are skipped with a warning)."""
-    manifests = _existing_store(store).manifests(stage, warn=_warn)
+    manifests = _existing_store(store, store_option).manifests(stage, warn=_warn)
     rows = [
         [
             m.stage,
@@ -403,18 +535,66 @@ def artifacts_list(
 @artifacts_app.command("show")
 def artifacts_show(
     spec: Annotated[
-        str, typer.Argument(help="STAGE (latest) or STAGE@VERSION (a prefix will do).")
+        str,
+        typer.Argument(
+            help="STAGE (as the latest run has it) or STAGE@VERSION (a prefix will do)."
+        ),
     ],
     store: StoreOption = "artifacts",
+    scope: Annotated[
+        str | None,
+        typer.Option(
+            help="The scope (universe) of STAGE, when the run holds several versions of it "
+            "(data, hedge.data...)."
+        ),
+    ] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option("--run", help="Take STAGE from this run (default: the latest that has it)."),
+    ] = None,
     rows: Annotated[int, typer.Option(min=0, help="Rows of data to print.")] = 5,
+    store_option: StoreOptionsOption = None,
 ) -> None:
-    """Print an artifact's manifest and the first rows of its data."""
-    artifact_store = _existing_store(store)
-    ref = artifact_store.resolve(spec, warn=_warn)
+    """Print an artifact's manifest and the first rows of its data.
+
+    STAGE alone is the version the latest run holding it recorded; when that run holds
+    several versions (one per universe), --scope chooses one and the error lists them.
+    A stage no run recorded is its latest version in the store.
+    """
+    artifact_store = _existing_store(store, store_option)
+    ref = stage_in_runs(artifact_store, spec, scope=scope, run_id=run_id)
     manifest = artifact_store.manifest(ref)
     frame = artifact_store.load(ref)
     console.print_json(manifest.model_dump_json())
     _say(frame.head(rows).to_string())
+
+
+def stage_in_runs(
+    store: ArtifactStore, spec: str, *, scope: str | None, run_id: str | None
+) -> ArtifactRef:
+    """The version ``artifacts show`` prints: ``STAGE@VERSION`` as given; ``STAGE`` as the
+    run (``--run``, else the latest run holding it) recorded it, under ``--scope`` when the
+    run holds several; else the latest version in the store."""
+    from portflow.api import stage_ref
+
+    if "@" in spec:
+        if scope is not None or run_id is not None:
+            raise typer.BadParameter(
+                "STAGE@VERSION names one version: leave out --scope and --run",
+                param_hint="'--scope' / '--run'",
+            )
+        return store.resolve(spec, warn=_warn)
+    check_name("stage", spec)
+    if run_id is not None:
+        return stage_ref(store.run(run_id, warn=_warn), spec, scope)
+    holding = [r for r in store.runs(warn=_warn) if any(s["stage"] == spec for s in r.stages)]
+    if holding:
+        return stage_ref(holding[-1], spec, scope)
+    if scope is not None:
+        raise ArtifactError(
+            spec, "scope", "no run records this stage", "leave out --scope, or run the pipeline"
+        )
+    return store.resolve(spec, warn=_warn)
 
 
 @app.command()
@@ -424,9 +604,10 @@ def report(
     ] = None,
     store: StoreOption = "artifacts",
     out: Annotated[Path | None, typer.Option(help="Also write the HTML to this file.")] = None,
+    store_option: StoreOptionsOption = None,
 ) -> None:
     """Write the self-contained HTML report of a run (figures and tables) into the store."""
-    artifact_store = _existing_store(store)
+    artifact_store = _existing_store(store, store_option)
     runs = artifact_store.runs(warn=_warn)
     if run_id is None and not runs:
         raise PortflowError(
@@ -452,9 +633,9 @@ def report(
 
 
 @runs_app.command("list")
-def runs_list(store: StoreOption = "artifacts") -> None:
+def runs_list(store: StoreOption = "artifacts", store_option: StoreOptionsOption = None) -> None:
     """List pipeline runs, oldest first (unreadable records are skipped with a warning)."""
-    records = _existing_store(store).runs(warn=_warn)
+    records = _existing_store(store, store_option).runs(warn=_warn)
     rows = [
         [
             r.run_id,
@@ -474,15 +655,114 @@ def runs_list(store: StoreOption = "artifacts") -> None:
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (a unique prefix will do).")],
     store: StoreOption = "artifacts",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The whole run record as JSON (for scripts).")
+    ] = False,
+    store_option: StoreOptionsOption = None,
 ) -> None:
-    """Print a run record: its config and the version of every stage."""
-    record = _existing_store(store).run(run_id, warn=_warn)
-    console.print_json(json.dumps(record.model_dump(mode="json")))
+    """Print a run: its config, dates and strategies, and every stage with its scope,
+    version, whether it was computed or reused and how long it took."""
+    record = _existing_store(store, store_option).run(run_id, warn=_warn)
+    if as_json:
+        console.print_json(json.dumps(record.model_dump(mode="json")))
+        return
+    print_run_record(record)
+
+
+def print_run_record(record: RunRecord) -> None:
+    """A run record as two tables: the run (id, config, dates, status, strategies), then
+    its stages."""
+    from portflow.api import run_strategies
+
+    computed = sum(s["status"] == "computed" for s in record.stages)
+    about = Table.grid(padding=(0, 2))
+    about.add_column(style="bold")
+    about.add_column()
+    seconds = (record.finished_at - record.started_at).total_seconds()
+    for name, value in [
+        ("run", record.run_id),
+        ("config", record.config_name),
+        ("started (UTC)", f"{record.started_at:%Y-%m-%d %H:%M:%S}"),
+        ("finished (UTC)", f"{record.finished_at:%Y-%m-%d %H:%M:%S} ({seconds:.1f} s)"),
+        (
+            "status",
+            f"completed: {len(record.stages)} stages, {computed} computed, "
+            f"{len(record.stages) - computed} reused",
+        ),
+        ("strategies", ", ".join(run_strategies(record)) or "none (shared stages only)"),
+    ]:
+        about.add_row(Text(name), Text(value))
+    console.print(about)
+    rows = [
+        [
+            s.get("scope", ""),
+            s["stage"],
+            s["version"][:12],
+            s.get("rows", ""),
+            s["status"],
+            f"{s['seconds']:.2f}" if "seconds" in s else "",
+        ]
+        for s in record.stages
+    ]
+    console.print(_table("stages", ["scope", "stage", "version", "rows", "status", "s"], rows))
+
+
+@runs_app.command("diff")
+def runs_diff(
+    run_a: Annotated[str, typer.Argument(metavar="A", help="Run id (a unique prefix will do).")],
+    run_b: Annotated[str, typer.Argument(metavar="B", help="Run id (a unique prefix will do).")],
+    store: StoreOption = "artifacts",
+    store_option: StoreOptionsOption = None,
+) -> None:
+    """Compare two runs: config differences (dotted paths, A -> B), the stages whose
+    version differs (or that only one run has), and their headline figures side by side."""
+    from portflow.api import Store
+
+    print_run_diff(Store(_existing_store(store, store_option)).diff(run_a, run_b))
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "-"
+    return json.dumps(value) if isinstance(value, list | dict) else str(value)
+
+
+def print_run_diff(diff) -> None:
+    """The three tables of a :class:`portflow.api.RunDiff`."""
+    a, b = diff.a.record, diff.b.record
+    name_a, name_b = f"A {a.run_id[:8]}", f"B {b.run_id[:8]}"
+    _say(f"A: run {a.run_id} ({a.config_name}, {a.started_at:%Y-%m-%d %H:%M})")
+    _say(f"B: run {b.run_id} ({b.config_name}, {b.started_at:%Y-%m-%d %H:%M})")
+    if diff.config.empty:
+        _say("config: the same")
+    else:
+        rows = [[r.path, _value(r.a), _value(r.b)] for r in diff.config.itertuples()]
+        console.print(_table("config differences (A -> B)", ["path", name_a, name_b], rows))
+    if diff.versions.empty:
+        _say("stages: the same versions")
+    else:
+        rows = [
+            [r.scope, r.stage, (r.a or "(not in A)")[:12], (r.b or "(not in B)")[:12]]
+            for r in diff.versions.itertuples()
+        ]
+        console.print(
+            _table(
+                f"stages whose version differs ({len(rows)})",
+                ["scope", "stage", name_a, name_b],
+                rows,
+            )
+        )
+    rows = [
+        [r.strategy, r.a or "(not run)", r.b or "(not run)"] for r in diff.headlines.itertuples()
+    ]
+    if rows:
+        console.print(_table("headline figures", ["strategy", name_a, name_b], rows))
 
 
 @store_app.command("verify")
 def store_verify(
     store: StoreOption = "artifacts",
+    store_option: StoreOptionsOption = None,
     repair: Annotated[
         bool,
         typer.Option(
@@ -499,7 +779,7 @@ def store_verify(
     """
     from storage.verify import repair_store, verify_store
 
-    artifact_store = _existing_store(store)
+    artifact_store = _existing_store(store, store_option)
     check = verify_store(artifact_store)
     for line in [*map(str, check.findings), check.summary()]:
         _say(line)
@@ -530,12 +810,24 @@ def serve(
             "PREFECT_API_URL points at one already."
         ),
     ] = True,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            envvar="PORTFLOW_STORE",
+            help="Artifact store the served deployments write to (their store_root, "
+            "pre-filled in the run form); default: each config's store.root.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the deployments of prefect.yaml with their schedules from this process.
 
     The server it starts keeps Prefect's own database (in PREFECT_HOME) and stops with this
     process, however it ends; `portflow run` finds it on 127.0.0.1:4200 and runs there.
     """
+    if store is not None:
+        writable_store(store)  # checked before anything starts
+        os.environ["PORTFLOW_STORE"] = store  # also for runs whose form leaves it empty
     from portflow.prefect_server import (
         configured_api_url,
         lasting_server,
@@ -582,7 +874,7 @@ def serve(
             from flows.deployments import runner_deployments
 
             try:
-                deployments_to_serve = runner_deployments(deployments or None)
+                deployments_to_serve = runner_deployments(deployments or None, store_root=store)
             except ValueError as error:
                 raise typer.BadParameter(str(error), param_hint="'DEPLOYMENTS'") from None
             prefect_serve(*deployments_to_serve)

@@ -1,7 +1,7 @@
 """Versioned, immutable, checksummed artifact store."""
 
 from storage.records import ArtifactRef, DamagedArtifactError, Manifest, RunRecord, check_name
-from storage.store import ArtifactStore
+from storage.store import ArtifactStore, StoreLocation, StoreSpec
 from storage.versions import code_version, content_version, lineage_version
 
 __all__ = [
@@ -10,6 +10,8 @@ __all__ = [
     "DamagedArtifactError",
     "Manifest",
     "RunRecord",
+    "StoreLocation",
+    "StoreSpec",
     "check_name",
     "code_version",
     "content_version",

@@ -28,6 +28,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import fsspec
@@ -91,6 +92,30 @@ def _reason(error: ValueError) -> str:
     return str(error).splitlines()[0]
 
 
+@dataclass(frozen=True)
+class StoreLocation:
+    """Where a store lives: its root (a path or fsspec URL) and the fsspec storage options
+    that open it (``endpoint_url``, ``key``, ``secret``, ``client_kwargs``...).
+
+    This is what tasks hand each other to reach the store, so it pickles (Dask workers
+    open the same store). Its repr and ``str`` show the URL only: option values may be
+    credentials, and nothing writes them into run records, manifests or messages.
+    """
+
+    url: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"StoreLocation({self.url!r}, options={sorted(self.options)})"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+StoreSpec = str | StoreLocation
+"""A store root (path or URL) alone, or with its fsspec options."""
+
+
 _IN_PROCESS_LOCK = threading.Lock()
 """Commit lock of stores without file locks (memory, object stores): this process only."""
 
@@ -103,22 +128,31 @@ class ArtifactStore:
 
     Parameters
     ----------
-    root : str
+    root : str or StoreLocation
         Local directory or fsspec URL such as ``memory://portflow`` or
-        ``s3://bucket/portflow``.
+        ``s3://bucket/portflow``; a :class:`StoreLocation` carries its options too.
+    options : mapping, optional
+        fsspec storage options of the URL's file system (for s3://, s3fs's
+        ``endpoint_url``, ``key``, ``secret``, ``client_kwargs``...); they update those of
+        a StoreLocation.
     """
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: StoreSpec, options: Mapping[str, Any] | None = None) -> None:
+        if isinstance(root, StoreLocation):
+            options = {**root.options, **(options or {})}
+            root = root.url
         self.url = str(root)
+        self.location = StoreLocation(self.url, dict(options or {}))
         try:
-            self.fs, self.root = fsspec.core.url_to_fs(self.url)
-        except (ValueError, ImportError) as error:
+            self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.location.options)
+        except (ValueError, ImportError, TypeError) as error:
             raise ArtifactError(
                 "store",
                 "root",
                 f"cannot open {self.url!r}: {error}",
                 "use a local path or an fsspec URL such as memory://portflow or "
-                "s3://bucket/portflow (with its fsspec package installed)",
+                "s3://bucket/portflow (with its fsspec package installed), with the "
+                "storage options its file system takes",
             ) from None
         self._local = isinstance(self.fs, LocalFileSystem)
         if self._local and os.path.exists(self.root) and not os.path.isdir(self.root):
@@ -156,9 +190,24 @@ class ArtifactStore:
         """Full URL of a path inside the store (for messages)."""
         return self.fs.unstrip_protocol(path)
 
+    def reachable(self) -> bool:
+        """Whether the root exists; an ArtifactError (one line) if the file system cannot
+        be reached at all (a wrong endpoint, refused credentials)."""
+        try:
+            return self.fs.exists(self.root)
+        except Exception as error:  # every backend fails in its own way: one line for all
+            problem = " ".join(str(error).split()) or type(error).__name__
+            raise ArtifactError(
+                "store",
+                "root",
+                f"cannot reach {self.url}: {problem}",
+                "check the URL and its storage options (--store-option, store.options: "
+                "endpoint_url, credentials)",
+            ) from None
+
     def require(self) -> None:
         """Raise ArtifactError unless the store exists (read-only commands call this)."""
-        if not self.fs.exists(self.root):
+        if not self.reachable():
             raise ArtifactError(
                 "store",
                 "root",

@@ -16,7 +16,7 @@ from prefect import Task
 from pydantic import BaseModel
 
 from portflow.config import PipelineConfig
-from storage import ArtifactRef
+from storage import ArtifactRef, StoreSpec
 from tasks.stage import (
     Stage,
     StageResult,
@@ -32,8 +32,8 @@ class PipelineRun:
 
     Parameters
     ----------
-    store_url : str
-        Artifact store root.
+    store_url : str or StoreLocation
+        Artifact store root, or root and fsspec options (handed to every task).
     settings : PipelineConfig
         The run's config; a stage gets only its section (``Stage.config``).
     run_id : str, optional
@@ -46,7 +46,7 @@ class PipelineRun:
 
     def __init__(
         self,
-        store_url: str,
+        store_url: StoreSpec,
         settings: PipelineConfig,
         run_id: str | None = None,
         *,

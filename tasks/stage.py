@@ -32,6 +32,7 @@ from pydantic_core import to_jsonable_python
 from storage import (
     ArtifactRef,
     ArtifactStore,
+    StoreSpec,
     code_version,
     content_version,
     lineage_version,
@@ -246,7 +247,7 @@ def stage_version(stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]) ->
 
 
 def reused_result(
-    store_url: str, stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]
+    store_url: StoreSpec, stage: Stage, inputs: Inputs, arguments: Mapping[str, Any]
 ) -> StageResult | None:
     """The stage's artifact when its version is in the store and verifies (what
     :func:`run_stage` would reuse); None otherwise. Computes and loads nothing."""
@@ -259,7 +260,7 @@ def reused_result(
 
 
 def run_stage(
-    store_url: str,
+    store_url: StoreSpec,
     stage: Stage,
     inputs: Inputs,
     arguments: Mapping[str, Any],
@@ -269,8 +270,8 @@ def run_stage(
 
     Parameters
     ----------
-    store_url : str
-        Artifact store root.
+    store_url : str or StoreLocation
+        Artifact store root (with its fsspec options).
     stage : Stage
         The declaration.
     inputs : mapping of str to StageResult or list of StageResult
@@ -318,7 +319,7 @@ def run_stage(
 
 @pipeline_task
 def stage_task(
-    store_url: str,
+    store_url: StoreSpec,
     stage: Stage,
     inputs: Inputs,
     arguments: Mapping[str, Any],

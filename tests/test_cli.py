@@ -57,6 +57,7 @@ def test_help_on_every_command():
         ["artifacts", "show"],
         ["runs", "list"],
         ["runs", "show"],
+        ["runs", "diff"],
         ["store", "verify"],
         ["serve"],
     ):
@@ -89,7 +90,9 @@ def test_artifacts_list_and_show(store):
 def test_runs_list_and_show(store):
     assert "feedbeef" in invoke("runs", "list", "--store", store.url).output
     shown = invoke("runs", "show", "feed", "--store", store.url)
-    assert shown.exit_code == 0 and "0123456789abcdef" in shown.output
+    assert shown.exit_code == 0 and "0123456789ab" in shown.output  # a short version
+    as_json = invoke("runs", "show", "feed", "--store", store.url, "--json")
+    assert as_json.exit_code == 0 and '"0123456789abcdef"' in as_json.output
     assert invoke("runs", "show", "nope", "--store", store.url).exit_code == 1
 
 
@@ -126,6 +129,9 @@ def test_run_options_are_the_flow_parameters():
         "store": "store_root",
         "tev_budget": "tev_budgets",
         "risk_aversion": "risk_aversions",
+        "set_": "overrides",
+        "runner": "overrides",  # --runner is the override optimization.runner.kind
+        "store_option": "store_options",
     }
     assert {renamed.get(p, p) for p in cli_parameters} == set(flow_parameters)
     # The choices the CLI checks before Prefect starts are the flow's.

@@ -28,6 +28,7 @@ from portflow.config.pipeline import (
     load_config,
     parse_config,
     with_overrides,
+    yaml_value,
 )
 
 __all__ = [
@@ -51,4 +52,5 @@ __all__ = [
     "YFinanceData",
     "load_config",
     "parse_config",
+    "yaml_value",
 ]

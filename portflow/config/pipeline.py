@@ -43,9 +43,17 @@ class MonthlyConfig(Frozen):
 
 
 class StoreConfig(Frozen):
-    """Where artifacts live: a local path or an fsspec URL (memory://, s3://…)."""
+    """Where artifacts live: a local path or an fsspec URL (memory://, s3://…), and the
+    fsspec storage options that open it."""
 
-    root: str = "artifacts"
+    root: str = Field("artifacts", description="A local path or an fsspec URL.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="fsspec storage options of root's file system, e.g. for s3:// "
+        "{endpoint_url: http://127.0.0.1:9000, key: ..., secret: ...}. Never written into "
+        "run records or manifests; keep secrets out of the YAML (s3fs also reads the "
+        "AWS_* environment variables and ~/.aws).",
+    )
 
 
 Strategy = Literal["hedge", "vol_managed", "optimization", "allocation"]
@@ -82,6 +90,11 @@ class PipelineConfig(Frozen):
         description="Allocation backtests (fixed, inverse-volatility, mean-variance, LSTM); "
         "absent = not run.",
     )
+
+    def recorded(self) -> dict[str, Any]:
+        """The config as a run record keeps it (JSON-ready): everything but the store's
+        options, which may hold credentials."""
+        return self.model_dump(mode="json", exclude={"store": {"options"}})
 
     def data_for(self, strategy: Strategy) -> DataConfig:
         """The data section a strategy runs on: its own ``data`` if set, else the top-level one."""
@@ -182,6 +195,15 @@ _ConfigLoader.yaml_implicit_resolvers = {
 }
 
 
+def yaml_value(text: str) -> Any:
+    """A value written as in a config's YAML (``[1, 5]``, ``0.02``, ``true``, a date stays
+    text): how ``portflow run --set PATH=VALUE`` reads VALUE. Raises ValueError."""
+    try:
+        return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not valid YAML: {' '.join(str(exc).split())}") from None
+
+
 def load_config(name_or_path: str | Path) -> PipelineConfig:
     """Read a YAML config (a path, or a name in ``configs/``) with a safe loader."""
     path = find_config(name_or_path)
@@ -249,11 +271,30 @@ def with_overrides(
             if name not in strategies:
                 raw[name] = None
     for path, value in (settings or {}).items():
-        *parents, leaf = path.split(".")
-        node = raw
-        for key in parents:
-            if not isinstance(node.get(key), dict):
-                raise ConfigError(config.name, [(path, f"no section {key!r} in this config")])
-            node = node[key]
-        node[leaf] = value
+        _set_path(config, raw, path, value)
     return parse_config(raw, f"{config.name} (with overrides)")
+
+
+def _set_path(config: PipelineConfig, raw: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``raw`` (a config as YAML holds it) at the dotted ``path``.
+
+    A section the YAML leaves to its defaults (``optimization.sweep``) is created on the
+    way; an absent optional section (a strategy the config does not run) or a section the
+    schema does not know is a ConfigError naming the path.
+    """
+    *parents, leaf = path.split(".")
+    node, section = raw, config
+    for key in parents:
+        current = getattr(section, key, None) if isinstance(section, Frozen) else None
+        if key in node and node[key] is None:
+            raise ConfigError(config.name, [(path, f"no section {key!r} in this run")])
+        if isinstance(node.get(key), dict):
+            pass
+        elif isinstance(current, Frozen | dict):
+            node[key] = {}  # a section (or mapping) left to its defaults
+        elif isinstance(section, Frozen) and key in type(section).model_fields:
+            raise ConfigError(config.name, [(path, f"no section {key!r} in this config")])
+        else:
+            raise ConfigError(config.name, [(path, f"unknown key {key!r} (no such section)")])
+        node, section = node[key], current
+    node[leaf] = value  # an unknown leaf is the schema's error (extra keys are forbidden)

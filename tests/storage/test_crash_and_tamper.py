@@ -197,7 +197,7 @@ def test_a_half_written_run_record_is_skipped_with_one_warning(copy):
     warnings = [line for line in listed.output.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 1 and "_runs/half.json: not valid JSON" in warnings[0]
     shown = runner.invoke(app, ["runs", "show", good.stem[:8], "--store", str(root)])
-    assert shown.exit_code == 0 and first["prices"]["version"] in shown.output
+    assert shown.exit_code == 0 and first["prices"]["version"][:12] in shown.output
     verify = runner.invoke(app, ["store", "verify", "--repair", "--store", str(root)])
     assert verify.exit_code == 0, verify.output
     assert "quarantined run record" in verify.output
