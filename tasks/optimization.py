@@ -39,9 +39,9 @@ from portflow.quant.optimization.sweep import (
     optimize_active_portfolios,
 )
 from portflow.quant.returns import holding_returns
-from storage import ArtifactRef, ArtifactStore
+from storage import ArtifactStore, StoreSpec
 from tasks import pipeline_task
-from tasks.stage import Inputs, Stage, StageResult, run_stage, stage_version
+from tasks.stage import Inputs, Stage, StageResult, reused_result, run_stage
 
 FACTOR_DATA = Stage(
     "factor_data",
@@ -131,7 +131,7 @@ OPTIMIZATION_RESULTS = (OPTIMIZED_RETURNS, OPTIMIZATION_REPORT, CRISIS_REPORT)
 
 @pipeline_task(name="optimization_chunks")
 def optimization_chunks_task(
-    store_url: str, factor_moments: StageResult, chunks: int
+    store_url: StoreSpec, factor_moments: StageResult, chunks: int
 ) -> list[tuple[dt.date, dt.date]]:
     """The rebalance dates split into at most ``chunks`` contiguous (start, end) ranges."""
     return chunk_ranges(ArtifactStore(store_url).load(factor_moments.ref).index, chunks)
@@ -169,7 +169,7 @@ def chunk_processes(workers: int) -> Iterator[None]:
 
 
 def compute_chunk(
-    store_url: str,
+    store_url: StoreSpec,
     stage: Stage,
     inputs: Inputs,
     arguments: Mapping[str, Any],
@@ -178,9 +178,11 @@ def compute_chunk(
     """:func:`tasks.stage.run_stage` in the chunk process pool if one is open and the chunk
     needs computing, else here (a reused chunk never starts the pool's processes)."""
     pool = CHUNK_PROCESSES.get()
-    ref = ArtifactRef(stage.name, stage_version(stage, inputs, arguments))
-    if pool is None or ArtifactStore(store_url).exists(ref):
+    if pool is None:
         return run_stage(store_url, stage, inputs, arguments, run_id)
+    reused = reused_result(store_url, stage, inputs, arguments)
+    if reused is not None:
+        return reused
     return pool.submit(run_stage, store_url, stage, inputs, arguments, run_id).result()
 
 
@@ -203,7 +205,7 @@ def log_chunk(stage: Stage, arguments: Mapping[str, Any], result: StageResult) -
 
 @pipeline_task(name="optimization_chunk")
 def optimization_chunk_task(
-    store_url: str,
+    store_url: StoreSpec,
     stage: Stage,
     inputs: Inputs,
     arguments: Mapping[str, Any],
