@@ -42,7 +42,7 @@ from tasks.optimization import (
     optimization_chunk_task,
     optimization_chunks_task,
 )
-from tasks.run import PipelineRun
+from tasks.run import PipelineRun, resolved
 from tasks.stage import StageResult, available_cores, run_logger
 
 
@@ -135,9 +135,11 @@ def optimization_sweep(
             if listener is not None:
                 listener(progress)
     return {
-        model: run.submit_stage(
-            OPTIMIZED_WEIGHTS, {"optimization_chunk": [f.result() for f in chunk_futures]}
-        ).result()
+        model: resolved(
+            run.submit_stage(
+                OPTIMIZED_WEIGHTS, {"optimization_chunk": [f.result() for f in chunk_futures]}
+            )
+        )
         for model, chunk_futures in futures.items()
     }
 

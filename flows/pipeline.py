@@ -43,7 +43,7 @@ from tasks.hedge import HEDGE
 from tasks.ingest import Ingested, factor_source, ingest
 from tasks.optimization import MOMENTS, OPTIMIZATION_INPUTS, OPTIMIZATION_RESULTS
 from tasks.report import report_task
-from tasks.run import PipelineRun
+from tasks.run import PipelineRun, resolved
 from tasks.shared import SHARED
 from tasks.vol_managed import VOL_MANAGED, VOL_MARKET_RETURNS
 
@@ -117,10 +117,10 @@ def optimization_stages(run: PipelineRun, universe: Universe) -> None:
         benchmark=universe.benchmark,
     )
     sweep_inputs = {
-        name: inputs[name].result()
+        name: resolved(inputs[name])
         for name in ("stock_loadings", "benchmark_weights", "stock_industries")
     }
-    moments = {model: inputs[MOMENTS[model].name].result() for model in config.moment_models}
+    moments = {model: resolved(inputs[MOMENTS[model].name]) for model in config.moment_models}
     weights = reused_sweep(run, sweep_inputs, moments)
     if weights is None:
         sweep = optimization_sweep_flow.with_options(task_runner=build_task_runner(config.runner))

@@ -20,11 +20,27 @@ from storage import ArtifactRef, StoreSpec
 from tasks.stage import (
     Stage,
     StageResult,
+    log_stage,
     reused_result,
     stage_task,
     stage_version,
     task_for,
 )
+
+
+def resolved(output: Any) -> StageResult:
+    """The result of a submitted stage: a future's result (waiting for it), or the result
+    itself when the stage was found in the store without a task."""
+    return output if isinstance(output, StageResult) else output.result()
+
+
+def _known(inputs: Mapping[str, Any]) -> bool:
+    """Whether every input is a result (or a list of results), not a future."""
+    return all(
+        isinstance(value, StageResult)
+        or (isinstance(value, list) and all(isinstance(item, StageResult) for item in value))
+        for value in inputs.values()
+    )
 
 
 class PipelineRun:
@@ -91,11 +107,21 @@ class PipelineRun:
 
         ``task`` replaces the stage's generic task (:func:`tasks.stage.task_for`) by one of
         the same signature (the sweep's chunk task).
+
+        A stage (not a custom task) whose inputs are all known already (results, not
+        futures) and whose version is in the store (verified) is not submitted: its
+        StageResult is returned at once, and logged, without a Prefect task run. A warm
+        re-run costs no task runs but its sources'; a changed stage still runs as a task,
+        and so does everything downstream of it.
         """
         inputs, arguments = self._call(stage, available, context)
         if self.inline:
             function = task.fn if task is not None else stage_task.fn
             return function(self.store_url, stage, inputs, arguments, self.run_id)
+        if task is None and _known(inputs):
+            reused = reused_result(self.store_url, stage, inputs, arguments)
+            if reused is not None:
+                return log_stage(reused)
         task = task if task is not None else task_for(stage)
         return task.submit(self.store_url, stage, inputs, arguments, self.run_id)
 
@@ -125,14 +151,15 @@ class PipelineRun:
         return inputs, stage.arguments(section, context)
 
     def source(self, task: Any, config: BaseModel) -> Any:
-        """Submit a source task (``factor_source``) once per distinct config in this run.
-
-        Two strategies that read the same source (the optimization's factors and the
-        volatility-managed market's) share one task run and one artifact.
+        """Run a source task (``factor_source``) once per distinct config in this run, at
+        once: a source is small, and knowing its version lets the stages that read it be
+        found in the store without a task run (:meth:`submit_stage`). Two strategies that
+        read the same source (the optimization's factors and the volatility-managed
+        market's) share one task run and one artifact.
         """
         key = f"{task.name}:{config.model_dump_json()}"
         if key not in self._sources:
-            run = task.fn if self.inline else task.submit
+            run = task.fn if self.inline else task
             self._sources[key] = run(self.store_url, config, self.run_id)
         return self._sources[key]
 
@@ -144,6 +171,5 @@ class PipelineRun:
         """Wait for every recorded output; one run-record row per output, in order."""
         rows = []
         for scope, output in self.scoped:
-            result: StageResult = output if isinstance(output, StageResult) else output.result()
-            rows.append({"scope": scope, **result.as_row()})
+            rows.append({"scope": scope, **resolved(output).as_row()})
         return rows

@@ -326,7 +326,20 @@ def stage_task(
     run_id: str | None = None,
 ) -> StageResult:
     """Run one declared stage: load its inputs, call its function, save (see run_stage)."""
-    return run_stage(store_url, stage, inputs, arguments, run_id)
+    return log_stage(run_stage(store_url, stage, inputs, arguments, run_id))
+
+
+def log_stage(result: StageResult) -> StageResult:
+    """One line in the run's log: the stage, computed or reused, its version; returned."""
+    run_logger().info(
+        "%s %s %s (%d rows, %.2f s)",
+        result.stage,
+        result.status,
+        result.version,
+        result.rows,
+        result.seconds,
+    )
+    return result
 
 
 @cache

@@ -105,6 +105,18 @@ def read_artifacts(run_id: str) -> dict[str, object]:
     return {a.key: a.data for a in artifacts}
 
 
+def task_run_names(run_id: str) -> set[str]:
+    """The tasks (by name) that ran in a flow run and its subflows."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id]))
+        )
+    return {run.name.rsplit("-", 1)[0] for run in runs}
+
+
 def frontier_rows(artifacts: dict[str, object]) -> list[dict[str, str]]:
     return json.loads(artifacts["optimization-sample"])
 
@@ -118,6 +130,10 @@ def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     second = pipeline(config="default", store_root=copied)
     assert {s["status"] for s in second.stages} == {"reused"}
     assert [s["version"] for s in second.stages] == [s["version"] for s in first.stages]
+    # Only the sources and the report ran as tasks: every stage was found in the store
+    # without a task run.
+    assert "hedge_backtest" in task_run_names(first.run_id)
+    assert task_run_names(second.run_id) == {"ingest", "factor_source", "report"}
 
     store = ArtifactStore(copied)
     assert [r.run_id for r in store.runs()] == [first.run_id, second.run_id]
