@@ -53,7 +53,7 @@ PHASES = [
     ("    import flows.pipeline", "flows/pipeline.py", "<module>"),
     ("    the pipeline flow, Prefect engine included", "prefect/flows.py", "__call__"),
     ("      the flow's body", "flows/pipeline.py", "pipeline"),
-    ("        waiting for the ingests", "flows/pipeline.py", "<dictcomp>"),
+    ("        ingests and shared stages", "flows/pipeline.py", "ingest_universes"),
     ("        optimization branch (sweep subflow)", "flows/pipeline.py", "optimization_stages"),
     ("        waiting for the stage tasks", "tasks/run.py", "rows"),
     ("        Prefect artifacts", "flows/pipeline.py", "publish_artifacts"),

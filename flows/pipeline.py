@@ -74,6 +74,30 @@ def shared_stages(run: PipelineRun, ingested: Ingested, scope: str) -> Universe:
     return Universe(scope, ingested.benchmark, outputs)
 
 
+def ingest_universes(run: PipelineRun) -> dict[str, Universe]:
+    """The universes of the selected strategies, by their data section (as JSON): each
+    section ingested once, all at once, then its shared stages submitted.
+
+    The top-level data's universe comes first when a selected strategy uses it; without
+    any strategy, it is the only one.
+    """
+    settings = run.settings
+    strategies = settings.strategies()
+    sections: dict[str, tuple[str, DataConfig]] = {}
+    if not strategies or settings.data in [settings.data_for(s) for s in strategies]:
+        sections[settings.data.model_dump_json()] = ("data", settings.data)
+    for strategy in strategies:
+        data = settings.data_for(strategy)
+        sections.setdefault(data.model_dump_json(), (f"{strategy}.data", data))
+    ingests = {
+        key: ingest.submit(run.store_url, data, run.run_id) for key, (_, data) in sections.items()
+    }
+    return {
+        key: shared_stages(run, ingests[key].result(), scope)
+        for key, (scope, _) in sections.items()
+    }
+
+
 def hedge_stages(run: PipelineRun, universe: Universe) -> None:
     """Volume weights -> basket -> OLS beta, rolling beta -> costed hedge backtest -> metrics."""
     run.submit("hedge", HEDGE, universe.outputs, benchmark=universe.require_benchmark("hedge"))
@@ -225,23 +249,9 @@ def pipeline(
     started_at = dt.datetime.now(dt.UTC)
     run = PipelineRun(store_url, settings, run_id)
 
-    # Only the universes of the selected strategies (the top-level data's first, when one
-    # uses it; without any strategy, the top-level data's), each ingested once, all at once.
-    strategies = settings.strategies()
-    sections: dict[str, tuple[str, DataConfig]] = {}
-    if not strategies or settings.data in [settings.data_for(s) for s in strategies]:
-        sections[settings.data.model_dump_json()] = ("data", settings.data)
-    for strategy in strategies:
-        data = settings.data_for(strategy)
-        sections.setdefault(data.model_dump_json(), (f"{strategy}.data", data))
-    ingests = {key: ingest.submit(store_url, data, run_id) for key, (_, data) in sections.items()}
-    universes = {
-        key: shared_stages(run, ingests[key].result(), scope)
-        for key, (scope, _) in sections.items()
-    }
-    for strategy in strategies:
-        universe = universes[settings.data_for(strategy).model_dump_json()]
-        STRATEGY_STAGES[strategy](run, universe)
+    universes = ingest_universes(run)
+    for strategy in settings.strategies():
+        STRATEGY_STAGES[strategy](run, universes[settings.data_for(strategy).model_dump_json()])
     rows = run.rows()
 
     record = RunRecord(
