@@ -225,8 +225,11 @@ def optimize_active_portfolios(
         t: rows.set_index("ticker")["industry"]
         for t, rows in stock_industries[in_chunk].groupby("date")
     }
-    by_date = {t: rows for t, rows in stock_loadings.groupby("date", sort=True)}
-    bench = benchmark_weights.pivot(index="date", columns="ticker", values="weight")
+    # Only the chunk's dates are split up: the stage tables span every date of the sample.
+    loadings = stock_loadings[stock_loadings["date"].between(lo, hi)]
+    by_date = {t: rows for t, rows in loadings.groupby("date", sort=True)}
+    chunk_bench = benchmark_weights[benchmark_weights["date"].between(lo, hi)]
+    bench = chunk_bench.pivot(index="date", columns="ticker", values="weight")
     bench = bench.reindex(columns=tickers).fillna(0.0)
     dates = [t for t in factor_moments.index if lo <= t <= hi and t in by_date]
 
