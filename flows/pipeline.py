@@ -264,8 +264,9 @@ def pipeline(
     )
     store = ArtifactStore(store_url)
     store.save_run(record)
+    report = report_task.submit(store_url, record)  # while the artifacts are published
     publish_artifacts(store, record, summary_markdown(settings, run_id, rows))
-    report_task(store_url, record)
+    report.result()
     return record
 
 
