@@ -54,6 +54,22 @@ def _new(height: float, title: str, width: float = WIDTH) -> MplFigure:
     return figure
 
 
+def _legend_below(
+    figure: MplFigure, handles: list, labels: list[str] | None = None, *, columns: int
+) -> None:
+    """One legend for the whole figure, below its axes (never over the data), in at most
+    ``columns`` columns."""
+    labels = labels if labels is not None else [h.get_label() for h in handles]
+    figure.legend(
+        handles,
+        labels,
+        loc="outside lower center",
+        ncol=max(1, min(len(handles), columns)),
+        fontsize=8,
+        frameon=False,
+    )
+
+
 def _render(figure: MplFigure, key: str, title: str, caption: str) -> Figure:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI)
@@ -287,13 +303,7 @@ def weights_grid(weights: dict[str, pd.DataFrame], *, key: str, title: str, capt
     for axis in axes[len(names) :]:
         axis.set_visible(False)
     handles = [axes[0].fill_between([], [], color=colors[t], label=t) for t in tickers]
-    figure.legend(
-        handles=handles,
-        loc="outside lower center",
-        ncol=min(len(handles), 10),
-        fontsize=8,
-        frameon=False,
-    )
+    _legend_below(figure, handles, columns=10)
     return _render(figure, key, title, caption)
 
 
@@ -342,13 +352,7 @@ def scatter(
     axes[0].set_ylabel(ylabel)
     if group:
         handles = [Line2D([], [], color=colors[g], marker="o", label=str(g)) for g in groups]
-        figure.legend(
-            handles=handles,
-            loc="outside lower center",
-            ncol=min(len(handles), 4),
-            fontsize=8,
-            frameon=False,
-        )
+        _legend_below(figure, handles, columns=4)
     return _render(figure, key, title, caption)
 
 
@@ -559,5 +563,5 @@ def tear_sheet_distribution(
             if text not in labels:
                 handles.append(handle)
                 labels.append(text)
-    figure.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8, frameon=False)
+    _legend_below(figure, handles, labels, columns=4)
     return _render(figure, key, title, caption)
