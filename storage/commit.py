@@ -115,6 +115,8 @@ def _with_free_lock(path: str, *, remove: bool) -> bool:
         except BlockingIOError:
             return False
         info = os.fstat(fd)
+        if not _still_at(path, info):  # renamed into place (committed) or removed meanwhile
+            return False
         stale = info.st_size > 0 or time.time() - info.st_mtime > STALE_EMPTY_SECONDS
         if stale and remove:
             with suppress(FileNotFoundError):
@@ -122,6 +124,17 @@ def _with_free_lock(path: str, *, remove: bool) -> bool:
         return stale
     finally:
         os.close(fd)
+
+
+def _still_at(path: str, info: os.stat_result) -> bool:
+    """Whether ``path`` still names the file ``info`` describes: a writer that committed
+    renamed its temporary file (and then released its lock), so a lock taken on the
+    renamed file says nothing about ``path``."""
+    try:
+        current = os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (current.st_ino, current.st_dev) == (info.st_ino, info.st_dev)
 
 
 @contextmanager

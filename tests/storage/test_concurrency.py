@@ -122,3 +122,19 @@ def test_four_concurrent_runs_of_one_config_end_with_identical_versions(tmp_path
     check = verify_store(store)
     assert check.clean and not check.live_temp, [str(f) for f in check.findings]
     assert not os.path.exists(root / "_quarantine")
+
+
+def test_a_temp_file_committed_while_repair_checks_it_is_not_stale(tmp_path, monkeypatch):
+    """The race a busy machine hit: repair opens a writer's temporary file, the writer
+    renames it into place and unlocks, then repair's lock succeeds on the committed file."""
+    from storage import commit
+
+    temp = tmp_path / f"{commit.TEMP_PREFIX}0123-data.parquet"
+    temp.write_bytes(b"complete data")
+
+    def commit_before_the_lock(fd, operation):
+        os.replace(temp, tmp_path / "data.parquet")  # the writer commits, then unlocks
+
+    monkeypatch.setattr(commit.fcntl, "flock", commit_before_the_lock)
+    assert not commit.sweep_temp(str(temp))
+    assert (tmp_path / "data.parquet").read_bytes() == b"complete data"
