@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Literal
 
 from portflow.errors import PortflowError
+from portflow.user_cache import cache_dir
 
 STARTUP_TIMEOUT = 300.0
 """Seconds a temporary server may take to answer (``PORTFLOW_PREFECT_STARTUP_TIMEOUT``)."""
@@ -197,13 +198,6 @@ def running_server(url: str) -> bool:
 
 
 # -- the template database ------------------------------------------------------------------
-def cache_dir() -> Path:
-    """``PORTFLOW_CACHE_DIR``, else ``$XDG_CACHE_HOME/portflow``, else ``~/.cache/portflow``."""
-    if os.environ.get("PORTFLOW_CACHE_DIR"):
-        return Path(os.environ["PORTFLOW_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "portflow"
-
-
 def template_path() -> Path:
     """The cached database a fresh server of this Prefect version migrated, blocks included."""
     return cache_dir() / f"prefect-{prefect_version()}-server.db"

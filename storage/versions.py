@@ -12,14 +12,15 @@ import importlib.machinery
 import importlib.util
 import inspect
 import json
+import os
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # imported by content_version, the only user
+    import pandas as pd
 
 VERSION_LENGTH = 16
 """Hex characters kept from a sha256; 64 bits make collisions negligible per stage."""
@@ -63,6 +64,8 @@ def content_version(frame: pd.DataFrame) -> str:
 
     Independent of the parquet writer, so upgrading pyarrow does not change versions.
     """
+    import pandas as pd
+
     digest = hashlib.sha256()
     digest.update(
         canonical_json([list(map(str, frame.columns)), list(map(str, frame.dtypes))]).encode()
@@ -110,23 +113,23 @@ def _module_file(name: str) -> str | None:
     return spec.origin if spec is not None and spec.has_location else None
 
 
-_PARSING = threading.Lock()
-"""Held while parsing: stages compute their versions in the task runner's threads, and
-Python 3.11's ``ast.parse`` failed there with "SystemError: AST constructor recursion depth
-mismatch" when two threads parsed at once (python/cpython#106905 has the symptom)."""
+IMPORT_INDEX = "import-index-v1.json"
+"""File of :class:`ImportIndex` in the user's cache folder (:mod:`portflow.user_cache`)."""
+INDEX_ENTRIES = 4096
+"""Sources an import index keeps (the most recently added)."""
+
+Imports = tuple[tuple[int, str], ...]
+"""``(level, name)`` pairs: what the import statements of a source may name."""
 
 
-@lru_cache(maxsize=1024)
-def _imported_names(source: bytes, path: str) -> tuple[tuple[int, str], ...]:
-    """The modules the import statements of ``source`` may name (cached per source text):
+def _parse_imports(source: bytes, path: str) -> Imports:
+    """The modules the import statements of ``source`` may name, read with :mod:`ast`:
     ``(level, name)`` pairs, ``level`` the leading dots of a relative import.
 
     ``from a.b import c`` gives ``a.b.c`` (``c`` may be a submodule) and ``a.b``.
     """
     names: list[tuple[int, str]] = []
-    with _PARSING:
-        tree = ast.parse(source, filename=path)
-    for node in ast.walk(tree):
+    for node in ast.walk(ast.parse(source, filename=path)):
         if isinstance(node, ast.Import):
             names += [(0, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -135,6 +138,75 @@ def _imported_names(source: bytes, path: str) -> tuple[tuple[int, str], ...]:
             if base:
                 names.append((node.level, base))
     return tuple(names)
+
+
+class ImportIndex:
+    """The imports of module sources by the sha256 of their text, in memory and in a file
+    of the user's cache folder shared by every process: a process parses only sources that
+    changed since any process last read them (parsing every portflow module costs about
+    0.1 s, a warm run's code versions about 0.3 s without the index).
+
+    Keyed by content, an entry is never out of date. The file carries the sha256 of its
+    entries and is ignored when it does not match (then rewritten); failing to write it
+    only costs the next process its parsing. Parsing is serialized: Python 3.11's
+    ``ast.parse`` failed in the task runner's threads with "SystemError: AST constructor
+    recursion depth mismatch" when two threads parsed at once (python/cpython#106905 has
+    the symptom).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, Imports] | None = None
+
+    @staticmethod
+    def path() -> Path:
+        from portflow.user_cache import cache_dir
+
+        return cache_dir() / IMPORT_INDEX
+
+    @staticmethod
+    def _digest(entries: Mapping[str, Any]) -> str:
+        return hashlib.sha256(canonical_json(entries).encode()).hexdigest()
+
+    def _load(self) -> dict[str, Imports]:
+        try:
+            document = json.loads(self.path().read_bytes())
+            entries = document["sources"]
+            if document["checksum"] != self._digest(entries):
+                return {}
+            return {
+                digest: tuple((int(level), str(name)) for level, name in names)
+                for digest, names in entries.items()
+            }
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return {}
+
+    def _save(self, entries: dict[str, Imports]) -> None:
+        kept = dict(list(entries.items())[-INDEX_ENTRIES:])
+        payload = {"sources": kept, "checksum": self._digest(kept)}
+        path = self.path()
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(json.dumps(payload, separators=(",", ":")))
+            os.replace(temporary, path)
+        except OSError:
+            temporary.unlink(missing_ok=True)
+
+    def imports(self, source: bytes, path: str) -> Imports:
+        """The imports of ``source`` (the text of the file ``path``)."""
+        digest = hashlib.sha256(source).hexdigest()
+        with self._lock:
+            if self._entries is None:
+                self._entries = self._load()
+            found = self._entries.get(digest)
+            if found is None:
+                found = self._entries[digest] = _parse_imports(source, path)
+                self._save(self._entries)
+            return found
+
+
+_IMPORTS = ImportIndex()
 
 
 def _absolute(level: int, name: str, package: str) -> str:
@@ -152,7 +224,7 @@ def _source_and_imports(name: str) -> tuple[bytes, list[str]] | None:
     if path is None or not path.endswith(".py"):
         return None
     source = Path(path).read_bytes()  # read every time: an edit shows at once
-    imported = _imported_names(source, path)
+    imported = _IMPORTS.imports(source, path)
     package = name if Path(path).name == "__init__.py" else name.rpartition(".")[0]
     modules = []
     for level, imported_name in imported:

@@ -96,3 +96,28 @@ def test_the_lstm_stages_version_their_torch_code_without_importing_torch():
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_import_index_parses_a_source_once_for_every_process(tmp_path, monkeypatch):
+    from storage import versions
+
+    monkeypatch.setenv("PORTFLOW_CACHE_DIR", str(tmp_path))
+    source = b"from portflow.quant import metrics\nimport portflow.sources.tidy as tidy\n"
+    names = versions.ImportIndex().imports(source, "m.py")
+    assert names == versions._parse_imports(source, "m.py")
+    assert (0, "portflow.quant.metrics") in names and (0, "portflow.sources.tidy") in names
+
+    def unparsed(source, path):
+        raise AssertionError("parsed again")
+
+    with monkeypatch.context() as patched:  # another process: the index file answers
+        patched.setattr(versions, "_parse_imports", unparsed)
+        assert versions.ImportIndex().imports(source, "m.py") == names
+
+    index = tmp_path / versions.IMPORT_INDEX
+    index.write_text(index.read_text().replace("metrics", "returns"))  # edited: ignored
+    assert versions.ImportIndex().imports(source, "m.py") == names
+    index.write_text("{")
+    assert versions.ImportIndex().imports(source, "m.py") == names
+    edited = source.replace(b"metrics", b"returns")  # another text: another entry
+    assert (0, "portflow.quant.returns") in versions.ImportIndex().imports(edited, "m.py")

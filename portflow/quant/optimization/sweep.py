@@ -38,7 +38,6 @@ import pandas as pd
 from portflow.errors import DataError
 from portflow.quant.optimization.active_problem import ProblemInputs
 from portflow.quant.optimization.active_risk import active_risk
-from portflow.quant.optimization.direct_problem import DirectActiveProblem
 from portflow.quant.optimization.factor_moments import (
     CONSTANT,
     LOADING,
@@ -235,6 +234,9 @@ def optimize_active_portfolios(
 
     n = len(tickers)
     points = sweep_points(gammas, tev_budgets, sector_rotation)
+    # Imported here: scipy.sparse and Clarabel load only in a process that solves.
+    from portflow.quant.optimization.direct_problem import DirectActiveProblem
+
     stock_problems = {kind: DirectActiveProblem(kind) for kind in ("gamma", "tev")}
     # Over industries: the same two problems; their size follows the industries held.
     industry = {kind: DirectActiveProblem(kind) for kind in stock_problems}
