@@ -40,7 +40,7 @@ from portflow.report.tables import result_tables, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord, StoreLocation
 from tasks.allocation import ALLOCATION, LSTM
 from tasks.hedge import HEDGE
-from tasks.ingest import Ingested, factor_source, ingest
+from tasks.ingest import Ingested
 from tasks.optimization import MOMENTS, OPTIMIZATION_INPUTS, OPTIMIZATION_RESULTS
 from tasks.report import report_task
 from tasks.run import PipelineRun, resolved
@@ -89,11 +89,9 @@ def ingest_universes(run: PipelineRun) -> dict[str, Universe]:
     for strategy in strategies:
         data = settings.data_for(strategy)
         sections.setdefault(data.model_dump_json(), (f"{strategy}.data", data))
-    ingests = {
-        key: ingest.submit(run.store_url, data, run.run_id) for key, (_, data) in sections.items()
-    }
+    ingests = {key: run.ingest(data) for key, (_, data) in sections.items()}
     return {
-        key: shared_stages(run, ingests[key].result(), scope)
+        key: shared_stages(run, resolved(ingests[key]), scope)
         for key, (scope, _) in sections.items()
     }
 
@@ -109,7 +107,7 @@ def vol_managed_stages(run: PipelineRun, universe: Universe) -> None:
     available = universe.outputs
     factors = run.settings.vol_managed.market_factors
     if factors is not None:
-        source = run.source(factor_source, factors)
+        source = run.factor_source(factors)
         run.record("vol_managed", source)
         market_returns = run.submit(
             "vol_managed",
@@ -132,7 +130,7 @@ def allocation_stages(run: PipelineRun, universe: Universe) -> None:
 def optimization_stages(run: PipelineRun, universe: Universe) -> None:
     """Factor data -> loadings and moments -> sweep subflow (chunks) -> returns -> reports."""
     config = run.settings.optimization
-    factors = run.source(factor_source, config.factors)
+    factors = run.factor_source(config.factors)
     run.record("optimization", factors)
     inputs = run.submit(
         "optimization",

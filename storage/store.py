@@ -6,6 +6,7 @@ Layout under ``root`` (a local path or any fsspec URL)::
     <root>/<stage>/<version>/manifest.json
     <root>/_runs/<run_id>.json
     <root>/_reports/<run_id>.html
+    <root>/_memos/<key>.json                    shortcuts to derived results (read_memo)
     <root>/_quarantine/<stage>/<version>.<utc time>.<tag>/   damaged versions, set aside
 
 A version exists if and only if its manifest exists: the data is put in place first, the
@@ -29,10 +30,9 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fsspec
-import pandas as pd
 from fsspec.implementations.local import LocalFileSystem
 from pydantic import ValidationError
 
@@ -57,10 +57,14 @@ from storage.records import (
 )
 from storage.versions import content_version
 
+if TYPE_CHECKING:  # pandas loads with the first artifact read or written, not on import
+    import pandas as pd
+
 DATA_FILE = "data.parquet"
 MANIFEST_FILE = "manifest.json"
 RUNS_DIR = "_runs"
 REPORTS_DIR = "_reports"
+MEMOS_DIR = "_memos"
 QUARANTINE_DIR = "_quarantine"
 REASON_FILE = "reason.txt"
 
@@ -320,6 +324,8 @@ class ArtifactStore:
         ArtifactRef
             The address of the (new or pre-existing) version.
         """
+        import pandas as pd
+
         if not isinstance(frame, pd.DataFrame):
             raise TypeError(f"stage {stage!r} must produce a DataFrame, got {type(frame)}")
         bad = [c for c in frame.columns if not isinstance(c, str)]
@@ -461,6 +467,8 @@ class ArtifactStore:
         except FileNotFoundError:
             raise self._missing_data(ref) from None
         self._check_data(ref, manifest, len(payload), hashlib.sha256(payload).hexdigest())
+        import pandas as pd
+
         return pd.read_parquet(io.BytesIO(payload))
 
     # -- setting damaged entries aside --------------------------------------------------
@@ -640,6 +648,25 @@ class ArtifactStore:
                 "list runs with `portflow runs list`",
             )
         return matches[0]
+
+    # -- memos --------------------------------------------------------------------------
+    def _memo_path(self, key: str) -> str:
+        return self._path(MEMOS_DIR, f"{check_name('memo', key)}.json")
+
+    def read_memo(self, key: str) -> dict[str, Any] | None:
+        """The memo ``key``, or None when there is none or it does not verify.
+
+        A memo is a shortcut to what its key's inputs give (the versions a source gave,
+        from the files it read; a run's formatted result tables): without it, the work is
+        done again."""
+        try:
+            return unseal(self.fs.cat_file(self._memo_path(key)))
+        except (OSError, ValueError):
+            return None
+
+    def save_memo(self, key: str, document: dict[str, Any]) -> None:
+        """Write the memo ``key``, sealed with its checksum, atomically (replacing any)."""
+        self._write_file(self._memo_path(key), seal(document))
 
     # -- reports ------------------------------------------------------------------------
     def save_report(self, run_id: str, html: str) -> str:

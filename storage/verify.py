@@ -20,7 +20,14 @@ from dataclasses import dataclass, field
 from portflow.errors import ArtifactError
 from storage.commit import is_temp_name, sweep_temp, temp_is_stale
 from storage.records import ArtifactRef, DamagedArtifactError
-from storage.store import MANIFEST_FILE, QUARANTINE_DIR, REPORTS_DIR, RUNS_DIR, ArtifactStore
+from storage.store import (
+    MANIFEST_FILE,
+    MEMOS_DIR,
+    QUARANTINE_DIR,
+    REPORTS_DIR,
+    RUNS_DIR,
+    ArtifactStore,
+)
 
 KINDS = ("damaged", "unreadable run", "uncommitted", "stale temp")
 
@@ -105,7 +112,7 @@ def verify_store(store: ArtifactStore) -> StoreCheck:
             )
         except ArtifactError:
             continue
-    for folder in (RUNS_DIR, REPORTS_DIR):
+    for folder in (RUNS_DIR, REPORTS_DIR, MEMOS_DIR):
         _check_temp_files(store, store._path(folder), check)
     check.quarantined = sum(
         len(store._entries(entry["name"])) for entry in store._entries(store._path(QUARANTINE_DIR))

@@ -3,20 +3,35 @@
 ``ingest`` turns a data section into ``market_data`` and ``risk_free_source``;
 ``factor_source`` turns ``optimization.factors`` into the factor returns. A live source's
 raw download is itself cached in the store per request and as-of date.
+
+Versions by content mean reading the source. To spare a re-run that, a source stage that
+reads files (or nothing: the synthetic source) leaves a memo in the store: the files it
+read, stamped (:mod:`portflow.sources.reads`), and the versions it gave, under a key of
+its config and of the ingesting code's version. :func:`known_ingest` and
+:func:`known_factor_source` return those versions, without reading anything, when every
+file still has its stamp and every version verifies; otherwise (a file touched, replaced
+or gone, new code, a damaged memo or artifact) the source is read again as before. Live
+downloads (yfinance, the French Data Library) leave no memo: their cache is per as-of date.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
 
 from portflow.config import DataConfig
 from portflow.config.optimization import FactorDataConfig
 from portflow.sources import YahooSource, make_source
 from portflow.sources.factors import FrenchLibrary, make_factor_source
-from storage import ArtifactStore
+from portflow.sources.reads import FileStamp, recorded_reads
+from storage import ArtifactRef, ArtifactStore, StoreSpec
+from storage.versions import canonical_json, module_version
 from tasks import pipeline_task
-from tasks.stage import StageResult, cached_download, persist
+from tasks.stage import StageResult, cached_download, persist, warn
 
 DOWNLOAD_STAGE = "yfinance_download"
 FRENCH_DOWNLOAD_STAGE = "french_library_download"
@@ -42,6 +57,80 @@ class Ingested:
         return {"market_data": self.market_data, "risk_free_source": self.risk_free_source}
 
 
+MEMO_CODE = ("tasks.ingest", "tasks.stage", "storage.versions")
+"""Modules whose code (with every portflow module they import) keys a source memo."""
+
+
+def memo_key(stage: str, config: BaseModel) -> str:
+    """The memo of source stage ``stage`` with ``config``, under the current code."""
+    payload = {
+        "stage": stage,
+        "config": config.model_dump(mode="json"),
+        "code": [module_version(module) for module in MEMO_CODE],
+    }
+    return f"{stage}-{hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]}"
+
+
+def remember(store: ArtifactStore, key: str, reads: list[FileStamp], versions: dict) -> None:
+    """Leave the memo ``key``: the files read and the versions they gave; nothing when a
+    file had changed too recently for its stamp to be trusted (:meth:`FileStamp.settled`)."""
+    if all(stamp.settled() for stamp in reads):
+        stamps = {stamp.key(): stamp.as_json() for stamp in reads}  # one per file state
+        store.save_memo(key, {"reads": list(stamps.values()), "versions": versions})
+
+
+def remembered(store: ArtifactStore, key: str) -> dict[str, Any] | None:
+    """The versions of the memo ``key`` when every file it read still has its stamp."""
+    memo = store.read_memo(key)
+    if memo is None:
+        return None
+    try:
+        stamps = [FileStamp.from_json(value) for value in memo["reads"]]
+        versions = dict(memo["versions"])
+    except (KeyError, TypeError, ValueError):  # no memo, or not one of ours
+        return None
+    return versions if all(stamp.current() for stamp in stamps) else None
+
+
+def _reused(store: ArtifactStore, stage: str, version: Any, started: float) -> StageResult | None:
+    """``stage@version`` as a reused result when it is in the store and verifies."""
+    if not isinstance(version, str):
+        return None
+    manifest = store.reusable(ArtifactRef(stage, version), warn)
+    if manifest is None:
+        return None
+    return StageResult(stage, version, manifest.rows, "reused", time.perf_counter() - started)
+
+
+def known_ingest(store_url: StoreSpec, data: DataConfig) -> Ingested | None:
+    """What :func:`ingest` would give for ``data``, from its memo, without reading the
+    source; None when the memo is missing or out of date."""
+    started = time.perf_counter()
+    store = ArtifactStore(store_url)
+    versions = remembered(store, memo_key("ingest", data))
+    if versions is None:
+        return None
+    results = [
+        _reused(store, stage, versions.get(stage), started)
+        for stage in ("market_data", "risk_free_source")
+    ]
+    benchmark = versions.get("benchmark")
+    if None in results or not isinstance(benchmark, str | None):
+        return None
+    return Ingested(*results, benchmark)
+
+
+def known_factor_source(store_url: StoreSpec, config: FactorDataConfig) -> StageResult | None:
+    """What :func:`factor_source` would give for ``config``, from its memo (see
+    :func:`known_ingest`)."""
+    started = time.perf_counter()
+    store = ArtifactStore(store_url)
+    versions = remembered(store, memo_key("factor_source", config))
+    if versions is None:
+        return None
+    return _reused(store, "factor_source", versions.get("factor_source"), started)
+
+
 @pipeline_task(name="ingest")
 def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Ingested:
     """Load the source's daily table and risk-free series; version them by content."""
@@ -49,11 +138,12 @@ def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Inges
     store = ArtifactStore(store_url)
     source = make_source(data)
     download = None
-    if isinstance(source, YahooSource):
-        raw, download = cached_download(store, DOWNLOAD_STAGE, source, run_id)
-        market = source.parse(raw)
-    else:
-        market = source.load()
+    with recorded_reads() as reads:
+        if isinstance(source, YahooSource):
+            raw, download = cached_download(store, DOWNLOAD_STAGE, source, run_id)
+            market = source.parse(raw)
+        else:
+            market = source.load()
     lineage = {"source": data.model_dump(mode="json"), "benchmark": market.benchmark}
     upstream = {"download": download.ref} if download else None
     daily = persist(
@@ -76,6 +166,9 @@ def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Inges
         upstream=upstream,
         run_id=run_id,
     )
+    if download is None:
+        versions = {"market_data": daily.version, "risk_free_source": rf.version}
+        remember(store, memo_key("ingest", data), reads, versions | {"benchmark": market.benchmark})
     return Ingested(daily, rf, market.benchmark, download)
 
 
@@ -91,13 +184,14 @@ def factor_source(
     store = ArtifactStore(store_url)
     source = make_factor_source(config)
     upstream = None
-    if isinstance(source, FrenchLibrary):
-        raw, download = cached_download(store, FRENCH_DOWNLOAD_STAGE, source, run_id)
-        table = source.parse(raw)
-        upstream = {"download": download.ref}
-    else:
-        table = source.load()
-    return persist(
+    with recorded_reads() as reads:
+        if isinstance(source, FrenchLibrary):
+            raw, download = cached_download(store, FRENCH_DOWNLOAD_STAGE, source, run_id)
+            table = source.parse(raw)
+            upstream = {"download": download.ref}
+        else:
+            table = source.load()
+    result = persist(
         store,
         "factor_source",
         table,
@@ -106,3 +200,6 @@ def factor_source(
         upstream=upstream,
         run_id=run_id,
     )
+    if upstream is None:
+        remember(store, memo_key("factor_source", config), reads, {"factor_source": result.version})
+    return result

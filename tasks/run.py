@@ -13,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from prefect import Task
-from pydantic import BaseModel
+from prefect.futures import PrefectFuture
 
-from portflow.config import PipelineConfig
+from portflow.config import DataConfig, PipelineConfig
+from portflow.config.optimization import FactorDataConfig
 from storage import ArtifactRef, StoreSpec
+from tasks.ingest import Ingested, factor_source, ingest, known_factor_source, known_ingest
 from tasks.stage import (
     Stage,
     StageResult,
@@ -28,10 +30,10 @@ from tasks.stage import (
 )
 
 
-def resolved(output: Any) -> StageResult:
+def resolved(output: Any) -> Any:
     """The result of a submitted stage: a future's result (waiting for it), or the result
     itself when the stage was found in the store without a task."""
-    return output if isinstance(output, StageResult) else output.result()
+    return output.result() if isinstance(output, PrefectFuture) else output
 
 
 def _known(inputs: Mapping[str, Any]) -> bool:
@@ -150,17 +152,35 @@ class PipelineRun:
         section = self.settings.section(stage.config) if stage.config else None
         return inputs, stage.arguments(section, context)
 
-    def source(self, task: Any, config: BaseModel) -> Any:
-        """Run a source task (``factor_source``) once per distinct config in this run, at
-        once: a source is small, and knowing its version lets the stages that read it be
-        found in the store without a task run (:meth:`submit_stage`). Two strategies that
-        read the same source (the optimization's factors and the volatility-managed
-        market's) share one task run and one artifact.
+    def ingest(self, data: DataConfig) -> Ingested | PrefectFuture:
+        """Ingest a data section: from the source's memo when the files it read are
+        unchanged (no task run, nothing read: :func:`tasks.ingest.known_ingest`), else by
+        an ``ingest`` task, submitted (its future is returned)."""
+        known = known_ingest(self.store_url, data)
+        if known is not None:
+            for result in known.results:
+                log_stage(result)
+            return known
+        if self.inline:
+            return ingest.fn(self.store_url, data, self.run_id)
+        return ingest.submit(self.store_url, data, self.run_id)
+
+    def factor_source(self, config: FactorDataConfig) -> StageResult:
+        """The factor returns of ``config``, once per distinct config in this run, at once:
+        from the source's memo, else by running the ``factor_source`` task (a source is
+        small, and knowing its version lets the stages that read it be found in the store
+        without a task run, :meth:`submit_stage`). Two strategies that read the same
+        source (the optimization's factors and the volatility-managed market's) share one
+        result and one artifact.
         """
-        key = f"{task.name}:{config.model_dump_json()}"
+        key = config.model_dump_json()
         if key not in self._sources:
-            run = task.fn if self.inline else task
-            self._sources[key] = run(self.store_url, config, self.run_id)
+            known = known_factor_source(self.store_url, config)
+            if known is not None:
+                self._sources[key] = log_stage(known)
+            else:
+                run = factor_source.fn if self.inline else factor_source
+                self._sources[key] = run(self.store_url, config, self.run_id)
         return self._sources[key]
 
     def record(self, scope: str, *outputs: Any) -> None:

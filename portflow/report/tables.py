@@ -7,14 +7,19 @@ render the same :class:`ResultTable` objects.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from portflow.errors import ArtifactError
 from portflow.quant.metrics import performance_table
 from portflow.report.run_view import RunView, scope_strategy
 from storage import ArtifactRef, ArtifactStore, RunRecord
+from storage.versions import canonical_json, module_version
 
 __all__ = ["SPECS", "ResultTable", "TableSpec", "result_tables", "scope_strategy"]
 
@@ -321,6 +326,45 @@ class ResultTable:
         """The header of the row-label column (the frame's index name)."""
         return str(self.frame.index.name or "series")
 
+    def as_json(self) -> dict[str, Any]:
+        """The table as JSON (:meth:`from_json` reads it back)."""
+        return {
+            "key": self.key,
+            "scope": self.scope,
+            "title": self.title,
+            "note": self.note,
+            "source": str(self.source),
+            "terminal": self.terminal,
+            "label_header": self.label_header,
+            "labels": list(self.frame.index),
+            "columns": list(self.frame.columns),
+            "cells": self.frame.to_numpy().tolist(),
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> ResultTable:
+        """The table of :meth:`as_json`'s ``value``; KeyError, TypeError or ValueError
+        when it is not one."""
+        stage, _, version = value["source"].partition("@")
+        cells, columns = value["cells"], value["columns"]
+        if not all(isinstance(cell, str) for row in cells for cell in row) or any(
+            len(row) != len(columns) for row in cells
+        ):
+            raise ValueError("a result table holds one string per column in every row")
+        frame = pd.DataFrame(  # as _formatted makes it
+            {column: [row[i] for row in cells] for i, column in enumerate(columns)},
+            index=pd.Index(list(value["labels"]), name=str(value["label_header"])),
+        )
+        return cls(
+            str(value["key"]),
+            str(value["scope"]),
+            str(value["title"]),
+            frame,
+            str(value["note"]),
+            ArtifactRef(stage, version),
+            bool(value["terminal"]),
+        )
+
     def records(self) -> list[dict[str, str]]:
         """One dict per row, the row label first under :attr:`label_header`."""
         return [
@@ -349,8 +393,40 @@ def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return pd.DataFrame(cells, index=pd.Index(list(labels), name=str(header)))
 
 
+TABLES_CODE = "portflow.report.tables"
+"""The module whose code (with every portflow module it imports) keys the tables' memo."""
+
+
+def tables_memo_key(record: RunRecord) -> str:
+    """The memo of the result tables of ``record``'s versions, under the current code."""
+    payload = {
+        "stages": [[row.get("scope", ""), row["stage"], row["version"]] for row in record.stages],
+        "code": module_version(TABLES_CODE),
+    }
+    return f"tables-{hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]}"
+
+
 def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
-    """The result tables of every strategy the run executed."""
+    """The result tables of every strategy the run executed.
+
+    They are made once per set of versions: the first time, from the artifacts, then
+    from their memo in the store (a re-run's Prefect artifacts, report and terminal read
+    one small file instead of every result artifact).
+    """
+    key = tables_memo_key(record)
+    memo = store.read_memo(key)
+    if memo is not None:
+        try:
+            return [ResultTable.from_json(table) for table in memo["tables"]]
+        except (KeyError, TypeError, ValueError):
+            pass  # not one of ours: made again below
+    tables = _result_tables(store, record)
+    with suppress(ArtifactError):  # a read-only store: no memo, nothing else lost
+        store.save_memo(key, {"tables": [table.as_json() for table in tables]})
+    return tables
+
+
+def _result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
     run = RunView(store, record)
     tables = []
     for spec in SPECS:

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from portflow.config import FilesData
 from portflow.errors import DataError, preview
 from portflow.sources.base import EXTRA_FIELDS, TIDY_FIELDS, MarketData
+from portflow.sources.reads import reading
 from portflow.sources.sample import french_factors
 from portflow.sources.tidy import filter_dates, month_end, naive_dates, risk_free_for, tidy
 
@@ -79,7 +80,7 @@ def _unreadable(path: Path, setting: str, error: Exception) -> DataError:
 
 def _header(path: Path, setting: str) -> list[str]:
     """The column names of a CSV or parquet file, without reading its rows."""
-    _check_file(path, setting)
+    _check_file(reading(path), setting)
     try:
         if path.suffix == ".csv":
             return list(pd.read_csv(path, nrows=0).columns)
@@ -95,7 +96,7 @@ def _read(path: Path, setting: str, columns: list[str] | None = None) -> pd.Data
     index is named ``"line"`` for CSV (the header is line 1) and ``"row"`` for parquet
     (1-based), so that errors can point into the file.
     """
-    _check_file(path, setting)
+    _check_file(reading(path), setting)
     try:
         if path.suffix == ".csv":
             frame = pd.read_csv(path, dtype=str, usecols=columns)

@@ -42,6 +42,7 @@ from portflow.config import SampleData
 from portflow.errors import DataError, preview
 from portflow.quant.industries import industry_names
 from portflow.sources.base import MarketData
+from portflow.sources.reads import reading
 from portflow.sources.tidy import YAHOO_COLUMNS, filter_dates, month_end, risk_free_for, tidy
 
 PINNED = {
@@ -198,7 +199,7 @@ def read_sample(name: str, **read_csv) -> pd.DataFrame:
         If the file's sha256 is not the pinned one (another package version).
     """
     file = SAMPLE_FILES[name]
-    path = sample_path(name)
+    path = reading(sample_path(name))
     content = path.read_bytes()
     digest = hashlib.sha256(content).hexdigest()
     if digest != file.sha256:

@@ -130,10 +130,10 @@ def test_pipeline_runs_then_reuses_every_stage(default_run, copy_store):
     second = pipeline(config="default", store_root=copied)
     assert {s["status"] for s in second.stages} == {"reused"}
     assert [s["version"] for s in second.stages] == [s["version"] for s in first.stages]
-    # Only the sources and the report ran as tasks: every stage was found in the store
-    # without a task run.
+    # Only the report ran as a task: every stage was found in the store without a task
+    # run, and every source by its memo (its files unchanged) without reading it.
     assert "hedge_backtest" in task_run_names(first.run_id)
-    assert task_run_names(second.run_id) == {"ingest", "factor_source", "report"}
+    assert task_run_names(second.run_id) == {"report"}
 
     store = ArtifactStore(copied)
     assert [r.run_id for r in store.runs()] == [first.run_id, second.run_id]
