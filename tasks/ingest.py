@@ -8,25 +8,30 @@ Versions by content mean reading the source. To spare a re-run that, a source st
 reads files (or nothing: the synthetic source) leaves a memo in the store: the files it
 read, stamped (:mod:`portflow.sources.reads`), and the versions it gave, under a key of
 its config and of the ingesting code's version. :func:`known_ingest` and
-:func:`known_factor_source` return those versions, without reading anything, when every
-file still has its stamp and every version verifies; otherwise (a file touched, replaced
-or gone, new code, a damaged memo or artifact) the source is read again as before. Live
-downloads (yfinance, the French Data Library) leave no memo: their cache is per as-of date.
+:func:`known_factor_source` return those versions, without reading anything, when the
+source would read the same files (its ``files()``, resolved now) and every file still has
+its stamp and every version verifies; otherwise (a file touched, replaced or gone, a
+relative path from another directory, new code, a damaged memo or artifact) the source is
+read again as before. Live downloads (yfinance, the French Data Library) leave no memo:
+their cache is per as-of date.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
 from portflow.config import DataConfig
 from portflow.config.optimization import FactorDataConfig
-from portflow.sources import YahooSource, make_source
-from portflow.sources.factors import FrenchLibrary, make_factor_source
+from portflow.errors import DataError
+from portflow.sources import Source, YahooSource, make_source
+from portflow.sources.factors import FactorSource, FrenchLibrary, make_factor_source
 from portflow.sources.reads import FileStamp, recorded_reads
 from storage import ArtifactRef, ArtifactStore, StoreSpec
 from storage.versions import canonical_json, module_version
@@ -71,23 +76,50 @@ def memo_key(stage: str, config: BaseModel) -> str:
     return f"{stage}-{hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]}"
 
 
-def remember(store: ArtifactStore, key: str, reads: list[FileStamp], versions: dict) -> None:
-    """Leave the memo ``key``: the files read and the versions they gave; nothing when a
-    file had changed too recently for its stamp to be trusted (:meth:`FileStamp.settled`)."""
-    if all(stamp.settled() for stamp in reads):
-        stamps = {stamp.key(): stamp.as_json() for stamp in reads}  # one per file state
-        store.save_memo(key, {"reads": list(stamps.values()), "versions": versions})
+def _paths(files: list[Path]) -> list[str]:
+    return sorted({os.path.abspath(path) for path in files})
 
 
-def remembered(store: ArtifactStore, key: str) -> dict[str, Any] | None:
-    """The versions of the memo ``key`` when every file it read still has its stamp."""
+def remember(
+    store: ArtifactStore,
+    key: str,
+    source: Source | FactorSource,
+    reads: list[FileStamp],
+    versions: dict,
+) -> None:
+    """Leave the memo ``key``: the files ``source`` read and the versions they gave.
+
+    Nothing is remembered for a download, when the files read are not exactly those the
+    source declares (:meth:`~portflow.sources.base.Source.files`), or when a file had
+    changed too recently for its stamp to be trusted (:meth:`FileStamp.settled`).
+    """
+    files = source.files()
+    stamps = {stamp.key(): stamp for stamp in reads}.values()  # one per file state
+    if (
+        files is not None
+        and _paths(files) == sorted({stamp.path for stamp in stamps})
+        and all(stamp.settled() for stamp in stamps)
+    ):
+        document = {"reads": [stamp.as_json() for stamp in stamps], "versions": versions}
+        store.save_memo(key, document)
+
+
+def remembered(store: ArtifactStore, key: str, source: Source | FactorSource) -> dict | None:
+    """The versions of the memo ``key`` when the files ``source`` would read now are the
+    files it read (a relative path from another directory, another installation of a
+    sample package: other files) and each still has its stamp."""
     memo = store.read_memo(key)
     if memo is None:
         return None
     try:
         stamps = [FileStamp.from_json(value) for value in memo["reads"]]
         versions = dict(memo["versions"])
-    except (KeyError, TypeError, ValueError):  # no memo, or not one of ours
+        files = source.files()
+    except (KeyError, TypeError, ValueError):  # not a memo of this module's
+        return None
+    except DataError:  # a sample package gone: ingest says so
+        return None
+    if files is None or _paths(files) != sorted({stamp.path for stamp in stamps}):
         return None
     return versions if all(stamp.current() for stamp in stamps) else None
 
@@ -107,7 +139,7 @@ def known_ingest(store_url: StoreSpec, data: DataConfig) -> Ingested | None:
     source; None when the memo is missing or out of date."""
     started = time.perf_counter()
     store = ArtifactStore(store_url)
-    versions = remembered(store, memo_key("ingest", data))
+    versions = remembered(store, memo_key("ingest", data), make_source(data))
     if versions is None:
         return None
     results = [
@@ -125,7 +157,8 @@ def known_factor_source(store_url: StoreSpec, config: FactorDataConfig) -> Stage
     :func:`known_ingest`)."""
     started = time.perf_counter()
     store = ArtifactStore(store_url)
-    versions = remembered(store, memo_key("factor_source", config))
+    source = make_factor_source(config)
+    versions = remembered(store, memo_key("factor_source", config), source)
     if versions is None:
         return None
     return _reused(store, "factor_source", versions.get("factor_source"), started)
@@ -166,9 +199,9 @@ def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Inges
         upstream=upstream,
         run_id=run_id,
     )
-    if download is None:
-        versions = {"market_data": daily.version, "risk_free_source": rf.version}
-        remember(store, memo_key("ingest", data), reads, versions | {"benchmark": market.benchmark})
+    versions = {"market_data": daily.version, "risk_free_source": rf.version}
+    versions["benchmark"] = market.benchmark
+    remember(store, memo_key("ingest", data), source, reads, versions)
     return Ingested(daily, rf, market.benchmark, download)
 
 
@@ -200,6 +233,7 @@ def factor_source(
         upstream=upstream,
         run_id=run_id,
     )
-    if upstream is None:
-        remember(store, memo_key("factor_source", config), reads, {"factor_source": result.version})
+    remember(
+        store, memo_key("factor_source", config), source, reads, {"factor_source": result.version}
+    )
     return result

@@ -4,9 +4,10 @@ name, its date and the headline figures of each strategy it ran."""
 from __future__ import annotations
 
 import html
+from contextlib import suppress
 
-from portflow.errors import PortflowError
-from portflow.report.run_view import MOMENT_MODELS, RunView, Sweep
+from portflow.errors import ArtifactError, PortflowError
+from portflow.report.run_view import MOMENT_MODELS, RunView, Sweep, versions_memo_key
 from portflow.report.style import STYLE
 from storage import ArtifactStore, RunRecord
 
@@ -74,8 +75,27 @@ def headline_figures(run: RunView) -> dict[str, str]:
         try:
             lines[strategy] = HEADLINES[strategy](run)
         except (PortflowError, KeyError, StopIteration) as error:
-            lines[strategy] = f"unavailable ({error})"
+            lines[strategy] = f"{UNAVAILABLE} ({error})"
     return lines
+
+
+UNAVAILABLE = "unavailable"
+
+
+def remembered_headlines(store: ArtifactStore, record: RunRecord, frames: dict) -> dict[str, str]:
+    """:func:`headline_figures` of ``record``, made once per set of versions and then read
+    from their memo in the store (the index is rewritten by every run, from every run);
+    ``frames`` is shared by the runs of one index."""
+    key = versions_memo_key("headlines", record, __name__)
+    memo = store.read_memo(key)
+    figures = memo.get("headlines") if memo is not None else None
+    if isinstance(figures, dict) and all(isinstance(v, str) for v in figures.values()):
+        return figures
+    figures = headline_figures(RunView(store, record, _frames=frames))
+    if not any(text.startswith(UNAVAILABLE) for text in figures.values()):  # may be passing
+        with suppress(ArtifactError):  # a read-only store: no memo, nothing else lost
+            store.save_memo(key, {"headlines": figures})
+    return figures
 
 
 def build_index(store: ArtifactStore, records: list[RunRecord], reports: set[str]) -> str:
@@ -83,8 +103,7 @@ def build_index(store: ArtifactStore, records: list[RunRecord], reports: set[str
     rows = []
     frames: dict = {}  # one load per artifact: re-runs share most of their versions
     for record in sorted(records, key=lambda r: r.started_at, reverse=True):
-        run = RunView(store, record, _frames=frames)
-        figures = headline_figures(run)
+        figures = remembered_headlines(store, record, frames)
         link = (
             f'<a href="{html.escape(record.run_id)}.html"><code>{record.run_id[:8]}</code></a>'
             if record.run_id in reports

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from storage import ArtifactRef, ArtifactStore, Manifest, RunRecord
+from storage.versions import canonical_json, module_version
 
 STRATEGIES = ("hedge", "vol_managed", "optimization", "allocation")
 """Strategy families in report order (the scopes ``optimization[model]`` belong to the
 ``optimization`` family)."""
+
+
+def versions_memo_key(kind: str, record: RunRecord, code_module: str) -> str:
+    """Key of the memo (:meth:`storage.ArtifactStore.read_memo`) of what ``kind`` makes of
+    ``record``'s artifact versions with the code of ``code_module`` (and every portflow
+    module it imports): versions are immutable, so the same key means the same result."""
+    payload = {
+        "stages": [[row.get("scope", ""), row["stage"], row["version"]] for row in record.stages],
+        "code": module_version(code_module),
+    }
+    return f"{kind}-{hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]}"
 
 
 def scope_strategy(scope: str) -> str:

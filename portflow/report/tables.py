@@ -7,7 +7,6 @@ render the same :class:`ResultTable` objects.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -17,9 +16,8 @@ import pandas as pd
 
 from portflow.errors import ArtifactError
 from portflow.quant.metrics import performance_table
-from portflow.report.run_view import RunView, scope_strategy
+from portflow.report.run_view import RunView, scope_strategy, versions_memo_key
 from storage import ArtifactRef, ArtifactStore, RunRecord
-from storage.versions import canonical_json, module_version
 
 __all__ = ["SPECS", "ResultTable", "TableSpec", "result_tables", "scope_strategy"]
 
@@ -393,17 +391,9 @@ def _formatted(raw: pd.DataFrame, spec: TableSpec) -> pd.DataFrame:
     return pd.DataFrame(cells, index=pd.Index(list(labels), name=str(header)))
 
 
-TABLES_CODE = "portflow.report.tables"
-"""The module whose code (with every portflow module it imports) keys the tables' memo."""
-
-
 def tables_memo_key(record: RunRecord) -> str:
     """The memo of the result tables of ``record``'s versions, under the current code."""
-    payload = {
-        "stages": [[row.get("scope", ""), row["stage"], row["version"]] for row in record.stages],
-        "code": module_version(TABLES_CODE),
-    }
-    return f"tables-{hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:16]}"
+    return versions_memo_key("tables", record, __name__)
 
 
 def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:

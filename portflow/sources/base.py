@@ -7,6 +7,7 @@ risk-free series. Sources know nothing about the artifact store or Prefect.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, Protocol
 
 import pandas as pd
@@ -48,6 +49,12 @@ class MarketData:
 
 class Source(Protocol):
     """A data provider: ``load`` returns the market data its config asks for."""
+
+    def files(self) -> list[Path] | None:
+        """The files ``load`` reads, found without reading them (``[]``: none, the data
+        comes from the config); None for a download. Lets a re-run tell that the data did
+        not change without reading it (:mod:`portflow.sources.reads`)."""
+        ...
 
     def load(self) -> MarketData:
         """Fetch or read the data. Raises ``portflow.errors.DataError`` on bad input."""

@@ -36,7 +36,7 @@ import pandas as pd
 from portflow.config.optimization import FactorDataConfig
 from portflow.errors import DataError, preview
 from portflow.sources.files import _read, _rows
-from portflow.sources.sample import french_factors
+from portflow.sources.sample import french_factors, sample_path
 from portflow.sources.tidy import month_end
 
 STAGE = "factor_source"
@@ -54,6 +54,10 @@ _HEADER_ROW = re.compile(r"^\s*,")
 class FactorSource(Protocol):
     """A provider of monthly factor returns."""
 
+    def files(self) -> list[Path] | None:
+        """The files ``load`` reads, found without reading them; None for a download."""
+        ...
+
     def load(self) -> pd.DataFrame:
         """Decimal returns per month by month-end; raises ``DataError`` on bad input."""
         ...
@@ -64,6 +68,10 @@ class SampleFactors:
 
     def __init__(self, config: FactorDataConfig) -> None:
         self.config = config
+
+    def files(self) -> list[Path]:
+        """The file :meth:`load` reads (found, not read)."""
+        return [sample_path("french_factors")]
 
     def load(self) -> pd.DataFrame:
         """:func:`portflow.sources.sample.french_factors`: 1926-07 to 2018-11, decimals."""
@@ -108,6 +116,10 @@ class FileFactors:
 
     def __init__(self, config: FactorDataConfig) -> None:
         self.config = config
+
+    def files(self) -> list[Path]:
+        """The file :meth:`load` reads (found, not read)."""
+        return [Path(str(self.config.path))]
 
     def load(self) -> pd.DataFrame:
         """Read and validate the file.
@@ -301,6 +313,10 @@ class FrenchLibrary:
     def url(self) -> str:
         """Address of the configured dataset's zip."""
         return FRENCH_LIBRARY_URL.format(dataset=self.config.dataset)
+
+    def files(self) -> None:
+        """None: a download, cached in the store per request and as-of date instead."""
+        return None
 
     def request(self) -> dict[str, Any]:
         """The JSON-able identity of a download, to key a cache on.

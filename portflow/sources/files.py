@@ -45,7 +45,7 @@ from portflow.config import FilesData
 from portflow.errors import DataError, preview
 from portflow.sources.base import EXTRA_FIELDS, TIDY_FIELDS, MarketData
 from portflow.sources.reads import reading
-from portflow.sources.sample import french_factors
+from portflow.sources.sample import french_factors, sample_path
 from portflow.sources.tidy import filter_dates, month_end, naive_dates, risk_free_for, tidy
 
 NUMERIC_FIELDS = (*TIDY_FIELDS, "ret", "dlret", *EXTRA_FIELDS)
@@ -324,6 +324,14 @@ class FilesSource:
         if pd.api.types.is_float_dtype(values) and (values % 1 == 0).all():
             values = values.astype("int64")
         return values.astype(str)
+
+    def files(self) -> list[Path]:
+        """The files :meth:`load` reads: the panel and the risk-free file (or the bundled
+        Ken French rate's); found, not read."""
+        config = self.config
+        if config.risk_free_path is not None:
+            return [Path(config.path), Path(config.risk_free_path)]
+        return [Path(config.path), sample_path("french_factors")]
 
     def _risk_free(self) -> pd.Series:
         """The risk-free file (columns ``date``, ``rf``), or Ken French's monthly RF."""

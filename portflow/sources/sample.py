@@ -306,19 +306,34 @@ def _multi_asset(assets: tuple[str, ...]) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Universe:
-    """A sample universe: its stocks, its benchmark and the reader of both."""
+    """A sample universe: its stocks, its benchmark, the reader of both and its files."""
 
     stocks: tuple[str, ...]
     benchmark: str
     read: Callable[[tuple[str, ...]], pd.DataFrame]
     """Reads the given stocks and the benchmark as a tidy daily table."""
+    files: tuple[str, ...]
+    """The :data:`SAMPLE_FILES` that ``read`` reads."""
 
 
 UNIVERSES = {
-    "sp500_20": Universe(stocks=SP500_20, benchmark="SP500", read=_sp500_20),
-    "tech4": Universe(stocks=("AAPL", "GOOG", "IBM", "MSFT"), benchmark="NASDAQ", read=_tech4),
+    "sp500_20": Universe(
+        stocks=SP500_20,
+        benchmark="SP500",
+        read=_sp500_20,
+        files=("sp500_stocks", "sp500_index"),
+    ),
+    "tech4": Universe(
+        stocks=("AAPL", "GOOG", "IBM", "MSFT"),
+        benchmark="NASDAQ",
+        read=_tech4,
+        files=("tech_stocks", "nasdaq"),
+    ),
     "multi_asset": Universe(
-        stocks=("USMV", "MTUM", "WTI", "VIX"), benchmark="SP500", read=_multi_asset
+        stocks=("USMV", "MTUM", "WTI", "VIX"),
+        benchmark="SP500",
+        read=_multi_asset,
+        files=("sp500_ohlcv", "factor_etfs", "wti", "vix"),
     ),
 }
 
@@ -356,6 +371,12 @@ class SampleSource:
         )
         risk_free = risk_free_for(french_factors()["RF"].rename("rf"), daily, "monthly")
         return MarketData(daily, universe.benchmark, risk_free, "monthly")
+
+    def files(self) -> list[Path]:
+        """The files :meth:`load` reads: the universe's and the risk-free rate's (found,
+        not read; DataError if a package is missing)."""
+        names = [*UNIVERSES[self.config.universe].files, "french_factors"]
+        return [sample_path(name) for name in names]
 
     def _stocks(self, universe: Universe) -> tuple[str, ...]:
         """The universe's stocks that ``config.tickers`` selects, in universe order."""

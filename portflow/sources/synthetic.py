@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,6 +170,10 @@ class SyntheticSource:
 
     def __init__(self, config: SyntheticData) -> None:
         self.config = config
+
+    def files(self) -> list[Path]:
+        """No file: the data is generated from the config alone."""
+        return []
 
     def load(self) -> MarketData:
         """The market data of ``generate(seed, n_assets, n_days, start)`` (defaults otherwise)."""

@@ -150,6 +150,10 @@ class YahooSource:
         self._sleep = sleep
         self._today = today
 
+    def files(self) -> None:
+        """None: a download, cached in the store per request and as-of date instead."""
+        return None
+
     def request(self) -> dict[str, Any]:
         """The JSON-able identity of a download, to key a cache on.
 

@@ -13,7 +13,7 @@ import pytest
 from portflow.config import FilesData, PipelineConfig, SampleData
 from portflow.config.optimization import FactorDataConfig
 from portflow.sources import reads
-from portflow.sources.factors import FrenchLibrary
+from portflow.sources.factors import FrenchLibrary, SampleFactors
 from portflow.sources.files import FilesSource
 from portflow.sources.reads import FileStamp, recorded_reads
 from portflow.sources.sample import SampleSource
@@ -140,6 +140,41 @@ def test_other_config_new_code_a_damaged_memo_or_artifact_read_the_source_again(
     assert ingest.fn(store_root, data).market_data.status == "computed"
 
 
+def test_a_relative_path_read_from_another_directory_is_another_file(
+    tmp_path, settled, monkeypatch
+):
+    first_dir, second_dir = tmp_path / "a", tmp_path / "b"
+    for folder, text in ((first_dir, PANEL), (second_dir, PANEL.replace("0.010", "0.020"))):
+        folder.mkdir()
+        (folder / "panel.csv").write_text(text)
+    data, store = FilesData(path="panel.csv", columns=COLUMNS), str(tmp_path / "store")
+    monkeypatch.chdir(first_dir)
+    first = ingest.fn(store, data)
+    assert versions(known_ingest(store, data)) == versions(first)
+    monkeypatch.chdir(second_dir)
+    assert known_ingest(store, data) is None
+    assert ingest.fn(store, data).market_data.version != first.market_data.version
+
+
+def test_the_sample_data_of_another_installation_is_other_files(tmp_path, monkeypatch):
+    from portflow.sources import sample
+
+    store, data = str(tmp_path / "store"), SampleData(universe="tech4")
+    first = ingest.fn(store, data)  # the installed packages' files: long settled
+    assert versions(known_ingest(store, data)) == versions(first)
+    installed = sample.sample_path
+    copies = tmp_path / "elsewhere"
+    copies.mkdir()
+
+    def elsewhere(name):
+        copy = copies / installed(name).name
+        copy.write_bytes(installed(name).read_bytes())
+        return copy
+
+    monkeypatch.setattr(sample, "sample_path", elsewhere)
+    assert known_ingest(store, data) is None
+
+
 def test_synthetic_data_is_remembered_by_its_config_alone(tmp_path):
     from portflow.config import SyntheticData
 
@@ -165,9 +200,10 @@ def test_factor_files_are_remembered_and_downloads_are_not(tmp_path, settled, mo
     assert known_factor_source(store, live) is None  # its cache is the download, per as-of
 
 
-def test_every_data_file_a_source_opens_is_stamped(tmp_path, settled):
-    """The memo is only as good as the list of files read: every data file a source
-    opens (Python's audit events) must be among the stamped ones."""
+def test_every_data_file_a_source_opens_is_stamped_and_declared(tmp_path, settled):
+    """The memo is only as good as the list of files read: every data file a source opens
+    (Python's audit events) is stamped, and the stamped files are the ones the source
+    declares (``files()``), which a re-run compares with the memo's."""
     opened: list[str] = []
 
     def audit(event, args):
@@ -176,9 +212,12 @@ def test_every_data_file_a_source_opens_is_stamped(tmp_path, settled):
 
     recording = False
     sys.addaudithook(audit)  # hooks cannot be removed: this one records only below
-    sources = [SampleSource(SampleData(universe=name)) for name in ("sp500_20", "tech4")]
-    sources.append(SampleSource(SampleData(universe="multi_asset")))
-    sources.append(FilesSource(files_data(tmp_path)))
+    sources = [SampleSource(SampleData(universe=u)) for u in ("sp500_20", "tech4", "multi_asset")]
+    sources += [
+        FilesSource(files_data(tmp_path)),
+        FilesSource(FilesData(path=str(tmp_path / "panel.csv"), columns=COLUMNS)),
+        SampleFactors(FactorDataConfig()),
+    ]
     for source in sources:
         opened.clear()
         recording = True
@@ -190,6 +229,7 @@ def test_every_data_file_a_source_opens_is_stamped(tmp_path, settled):
         data_files = {p for p in opened if p.endswith((".csv", ".gz", ".bz2", ".parquet"))}
         assert data_files, "the audit hook saw no data file"
         assert data_files <= {stamp.path for stamp in stamps}
+        assert {stamp.path for stamp in stamps} == {os.path.abspath(p) for p in source.files()}
 
 
 def test_a_stamp_changes_with_the_content_and_settles_after_a_while(tmp_path):

@@ -1,11 +1,13 @@
-"""The formatted result tables of a set of versions are made once, then read from their
-memo in the store: by a re-run's Prefect artifacts, report and terminal."""
+"""What a report makes of a set of versions is made once, then read from its memo in the
+store: the formatted result tables (a re-run's Prefect artifacts, report and terminal) and
+the headline figures of the index page (rewritten from every run by every run)."""
 
 import pandas as pd
 
-from portflow.report import tables
+from portflow.report import index, run_view, tables
+from portflow.report.index import build_index
 from portflow.report.tables import ResultTable, result_tables, tables_memo_key
-from storage import ArtifactStore
+from storage import ArtifactStore, DamagedArtifactError
 
 
 def test_result_tables_come_from_their_memo_and_equal_the_made_ones(
@@ -48,5 +50,33 @@ def test_new_table_code_or_other_versions_make_another_memo(default_run, monkeyp
         update={"stages": [{**record.stages[0], "version": "0" * 16}, *record.stages[1:]]}
     )
     assert tables_memo_key(edited) != key
-    monkeypatch.setattr(tables, "module_version", lambda module: "edited")
+    monkeypatch.setattr(run_view, "module_version", lambda module: "edited")
     assert tables_memo_key(record) != key
+
+
+def test_headline_figures_come_from_their_memo_and_failures_are_not_remembered(
+    default_run, copy_store, monkeypatch
+):
+    store, record = ArtifactStore(str(copy_store())), default_run[1]
+    page = build_index(store, [record], reports=set())
+    key = index.versions_memo_key("headlines", record, index.__name__)
+    made = store.read_memo(key)["headlines"]
+    assert set(made) == {"hedge", "vol_managed", "optimization", "allocation"}
+
+    def unmade(run):
+        raise AssertionError("made again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(index, "headline_figures", unmade)
+        assert build_index(store, [record], reports=set()) == page
+
+    store.fs.rm(store._memo_path(key))
+
+    def damaged(run):
+        raise DamagedArtifactError("store", "hedge_metrics", "flipped byte", "repair")
+
+    with monkeypatch.context() as patched:
+        patched.setitem(index.HEADLINES, "hedge", damaged)
+        assert "unavailable" in build_index(store, [record], reports=set())
+    assert store.read_memo(key) is None  # the damage may be repaired: nothing remembered
+    assert build_index(store, [record], reports=set()) == page
