@@ -188,8 +188,9 @@ TEXT = {"capture_output": True, "text": True, "check": True}
 
 PARENT = textwrap.dedent(
     """
-    import sys, time
+    import faulthandler, signal, sys, time
     from portflow.prefect_server import Terminated, prefect_api
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # where a hung parent is
     try:
         with prefect_api(discover=False, wait=False) as api:
             print("STARTED", flush=True)
@@ -240,7 +241,12 @@ def test_a_parent_ended_by_a_signal_leaves_no_server(monkeypatch):
             assert len(marked(marker)) == 2, (sig.name, when)  # the parent and its server
             parent.send_signal(sig)
         for sig, when, _, parent in parents:
-            codes[sig.name, when] = parent.wait(timeout=60)
+            try:
+                codes[sig.name, when] = parent.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                parent.send_signal(signal.SIGUSR1)  # its threads' stacks, on stderr
+                time.sleep(2)
+                pytest.fail(f"the parent ended by {sig.name} at {when} still runs after 60 s")
         left = {(sig.name, when): still_there(marker, 30) for sig, when, marker, _ in parents}
         assert left == {(sig.name, when): [] for sig, when, _, _ in parents}, "servers outlived"
         for (name, when), code in codes.items():
