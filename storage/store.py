@@ -28,7 +28,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -663,6 +663,22 @@ class ArtifactStore:
             return unseal(self.fs.cat_file(self._memo_path(key)))
         except (OSError, ValueError):
             return None
+
+    def memo_keys(self) -> list[str]:
+        """Keys of the memos in the store (temporary files left out)."""
+        return sorted(
+            name.removesuffix(".json")
+            for entry in self._entries(self._path(MEMOS_DIR))
+            if entry["type"] == "file"
+            and not is_temp_name(name := _basename(entry["name"]))
+            and name.endswith(".json")
+            and NAME_PATTERN.fullmatch(name.removesuffix(".json"))
+        )
+
+    def remove_memo(self, key: str) -> None:
+        """Delete the memo ``key`` (it is only a shortcut: nothing is lost)."""
+        with self._writing(self._memo_path(key)), suppress(FileNotFoundError):
+            self.fs.rm_file(self._memo_path(key))
 
     def save_memo(self, key: str, document: dict[str, Any]) -> None:
         """Write the memo ``key``, sealed with its checksum, atomically (replacing any)."""

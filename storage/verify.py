@@ -3,10 +3,11 @@
 :func:`verify_store` checks every version (manifest parses, manifest checksum, data size
 and sha256), every run record (parses, checksum) and looks for what a killed writer leaves
 behind (stale temporary files, versions whose data was put in place but whose manifest
-never was). Each problem is a :class:`Finding` that knows its repair:
+never was), and every memo (seal). Each problem is a :class:`Finding` that knows its repair:
 
 - a damaged version or run record is moved under ``_quarantine/`` (never deleted);
-- a stale temporary file, or an uncommitted version, is removed: it never was data.
+- a stale temporary file, or an uncommitted version, is removed: it never was data;
+- a memo that does not verify is removed: it is only a shortcut (and is ignored anyway).
 
 A temporary file whose writer is alive, or a version another process is committing, is not
 a problem and is never touched (see :mod:`storage.commit`).
@@ -29,7 +30,7 @@ from storage.store import (
     ArtifactStore,
 )
 
-KINDS = ("damaged", "unreadable run", "uncommitted", "stale temp")
+KINDS = ("damaged", "unreadable run", "uncommitted", "stale temp", "unreadable memo")
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,16 @@ def verify_store(store: ArtifactStore) -> StoreCheck:
             )
         except ArtifactError:
             continue
+    for key in store.memo_keys():
+        if store.read_memo(key) is None:
+            check.findings.append(
+                Finding(
+                    "unreadable memo",
+                    store.url_of(store._memo_path(key)),
+                    "it does not verify (edited or damaged); it is ignored, and only a shortcut",
+                    lambda key=key: _remove_memo(store, key),
+                )
+            )
     for folder in (RUNS_DIR, REPORTS_DIR, MEMOS_DIR):
         _check_temp_files(store, store._path(folder), check)
     check.quarantined = sum(
@@ -146,6 +157,11 @@ def _check_version(store: ArtifactStore, ref: ArtifactRef, check: StoreCheck) ->
                     lambda: _remove_uncommitted(store, ref),
                 )
             )
+
+
+def _remove_memo(store: ArtifactStore, key: str) -> str:
+    store.remove_memo(key)
+    return f"removed memo {key} (the next run that needs it writes it again)"
 
 
 def _quarantine(store: ArtifactStore, ref: ArtifactRef, damage: DamagedArtifactError) -> str:

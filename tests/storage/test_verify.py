@@ -122,3 +122,20 @@ def test_verify_and_repair_an_fsspec_memory_store():
     assert store.load(good).equals(frame())
     assert store.save("stage", frame() * 2, version="bad") == bad
     assert store.load(ArtifactRef("stage", "bad")).equals(frame() * 2)
+
+
+def test_an_unreadable_memo_is_found_and_removed(tmp_path):
+    store = ArtifactStore(str(tmp_path / "store"))
+    store.save("stage", frame(), version="v1")
+    store.save_memo("tables-0123456789abcdef", {"tables": []})
+    store.save_memo("ingest-0123456789abcdef", {"reads": [], "versions": {}})
+    memo = tmp_path / "store" / "_memos" / "ingest-0123456789abcdef.json"
+    memo.write_text(memo.read_text().replace('"reads"', '"read"'))  # its seal fails
+    result = invoke("store", "verify", "--store", store.url)
+    assert result.exit_code == 1
+    assert "unreadable memo" in result.output and "ingest-0123456789abcdef" in result.output
+    assert "tables-0123456789abcdef" not in result.output
+    result = invoke("store", "verify", "--repair", "--store", store.url)
+    assert "removed memo ingest-0123456789abcdef" in result.output
+    assert not memo.exists() and store.read_memo("tables-0123456789abcdef") == {"tables": []}
+    assert invoke("store", "verify", "--store", store.url).exit_code == 0
