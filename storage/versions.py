@@ -157,6 +157,7 @@ class ImportIndex:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, Imports] | None = None
+        self._unsaved = False
 
     @staticmethod
     def path() -> Path:
@@ -181,7 +182,14 @@ class ImportIndex:
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return {}
 
-    def _save(self, entries: dict[str, Imports]) -> None:
+    def save(self) -> None:
+        """Write the index file if sources were parsed since it was read or written."""
+        with self._lock:
+            if self._unsaved and self._entries is not None:
+                self._write(self._entries)
+                self._unsaved = False
+
+    def _write(self, entries: dict[str, Imports]) -> None:
         kept = dict(list(entries.items())[-INDEX_ENTRIES:])
         payload = {"sources": kept, "checksum": self._digest(kept)}
         path = self.path()
@@ -202,7 +210,7 @@ class ImportIndex:
             found = self._entries.get(digest)
             if found is None:
                 found = self._entries[digest] = _parse_imports(source, path)
-                self._save(self._entries)
+                self._unsaved = True
             return found
 
 
@@ -253,6 +261,7 @@ def portflow_dependencies(module: str) -> dict[str, bytes]:
             continue
         sources[name], imports = found
         pending += [dependency for dependency in imports if dependency not in sources]
+    _IMPORTS.save()
     return sources
 
 

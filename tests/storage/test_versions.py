@@ -103,7 +103,9 @@ def test_the_import_index_parses_a_source_once_for_every_process(tmp_path, monke
 
     monkeypatch.setenv("PORTFLOW_CACHE_DIR", str(tmp_path))
     source = b"from portflow.quant import metrics\nimport portflow.sources.tidy as tidy\n"
-    names = versions.ImportIndex().imports(source, "m.py")
+    index = versions.ImportIndex()
+    names = index.imports(source, "m.py")
+    index.save()
     assert names == versions._parse_imports(source, "m.py")
     assert (0, "portflow.quant.metrics") in names and (0, "portflow.sources.tidy") in names
 
@@ -121,3 +123,15 @@ def test_the_import_index_parses_a_source_once_for_every_process(tmp_path, monke
     assert versions.ImportIndex().imports(source, "m.py") == names
     edited = source.replace(b"metrics", b"returns")  # another text: another entry
     assert (0, "portflow.quant.returns") in versions.ImportIndex().imports(edited, "m.py")
+
+
+def test_a_code_version_leaves_its_parsed_imports_in_the_index(tmp_path, monkeypatch):
+    import json
+
+    from storage import versions
+
+    monkeypatch.setenv("PORTFLOW_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(versions, "_IMPORTS", versions.ImportIndex())
+    modules = versions.portflow_dependencies("portflow.quant.performance")
+    saved = json.loads((tmp_path / versions.IMPORT_INDEX).read_text())["sources"]
+    assert 2 <= len(saved) <= len(modules)  # performance imports portflow.quant.metrics
