@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from marked_processes import MARKER, marked
 from typer.testing import CliRunner
 
 from portflow.cli import app
@@ -180,23 +181,6 @@ def test_serve_on_a_taken_port_is_one_line_and_starts_nothing(monkeypatch):
     assert f"PREFECT_API_URL=http://127.0.0.1:{port}/api portflow serve --no-server" in (
         result.output
     )
-
-
-MARKER = "PORTFLOW_TEST_MARKER"
-
-
-def marked(marker: str) -> list[int]:
-    """Live processes whose environment carries ``PORTFLOW_TEST_MARKER=marker``."""
-    found = []
-    for entry in os.listdir("/proc"):
-        try:
-            environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-            state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            continue
-        if f"{MARKER}={marker}".encode() in environ and state != "Z":
-            found.append(int(entry))
-    return found
 
 
 def test_commands_ended_by_signals_leave_no_prefect_server(tmp_path):

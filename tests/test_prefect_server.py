@@ -13,9 +13,9 @@ import sys
 import textwrap
 import time
 import uuid
-from pathlib import Path
 
 import pytest
+from marked_processes import MARKER, marked, still_there
 
 from portflow import prefect_server
 from portflow.prefect_server import (
@@ -26,40 +26,6 @@ from portflow.prefect_server import (
     running_server,
     save_template,
 )
-
-MARKER = "PORTFLOW_TEST_MARKER"
-
-
-def marked(marker: str) -> list[int]:
-    """Processes whose environment carries ``PORTFLOW_TEST_MARKER=marker`` (this one aside)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit() and int(entry) != os.getpid():
-            try:
-                environ = Path(f"/proc/{entry}/environ").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if f"{MARKER}={marker}".encode() in environ:
-                found.append(int(entry))
-    return found
-
-
-def still_there(marker: str, timeout: float = 30) -> list[int]:
-    """The marked processes still alive after up to ``timeout`` seconds (zombies count as
-    gone: they run nothing and hold no socket)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        alive = [pid for pid in marked(marker) if not _zombie(pid)]
-        if not alive or time.monotonic() > deadline:
-            return alive
-        time.sleep(0.2)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
 
 
 @pytest.fixture
