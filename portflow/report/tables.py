@@ -7,6 +7,7 @@ render the same :class:`ResultTable` objects.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -396,6 +397,10 @@ def tables_memo_key(record: RunRecord) -> str:
     return versions_memo_key("tables", record, __name__)
 
 
+_MAKING = threading.Lock()
+"""Held while a process looks up or makes result tables."""
+
+
 def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
     """The result tables of every strategy the run executed.
 
@@ -404,16 +409,17 @@ def result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
     one small file instead of every result artifact).
     """
     key = tables_memo_key(record)
-    memo = store.read_memo(key)
-    if memo is not None:
-        try:
-            return [ResultTable.from_json(table) for table in memo["tables"]]
-        except (KeyError, TypeError, ValueError):
-            pass  # not one of ours: made again below
-    tables = _result_tables(store, record)
-    with suppress(ArtifactError):  # a read-only store: no memo, nothing else lost
-        store.save_memo(key, {"tables": [table.as_json() for table in tables]})
-    return tables
+    with _MAKING:  # the run's report and Prefect artifacts ask at once: made once
+        memo = store.read_memo(key)
+        if memo is not None:
+            try:
+                return [ResultTable.from_json(table) for table in memo["tables"]]
+            except (KeyError, TypeError, ValueError):
+                pass  # not one of ours: made again below
+        tables = _result_tables(store, record)
+        with suppress(ArtifactError):  # a read-only store: no memo, nothing else lost
+            store.save_memo(key, {"tables": [table.as_json() for table in tables]})
+        return tables
 
 
 def _result_tables(store: ArtifactStore, record: RunRecord) -> list[ResultTable]:
