@@ -250,20 +250,11 @@ def pipeline(
     universes = ingest_universes(run)
     for strategy in settings.strategies():
         STRATEGY_STAGES[strategy](run, universes[settings.data_for(strategy).model_dump_json()])
-    rows = run.rows()
-
-    record = RunRecord(
-        run_id=run_id,
-        config_name=settings.name,
-        config=settings.recorded(),
-        started_at=started_at,
-        finished_at=dt.datetime.now(dt.UTC),
-        stages=rows,
-    )
+    record = run.run_record(started_at)
     store = ArtifactStore(store_url)
     store.save_run(record)
     report = report_task.submit(store_url, record)  # while the artifacts are published
-    publish_artifacts(store, record, summary_markdown(settings, run_id, rows))
+    publish_artifacts(store, record, summary_markdown(settings, run_id, record.stages))
     report.result()
     return record
 

@@ -9,6 +9,7 @@ model's moments, say) is how a branch reuses the same declarations.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,7 +18,7 @@ from prefect.futures import PrefectFuture
 
 from portflow.config import DataConfig, PipelineConfig
 from portflow.config.optimization import FactorDataConfig
-from storage import ArtifactRef, StoreSpec
+from storage import ArtifactRef, RunRecord, StoreSpec
 from tasks.ingest import Ingested, factor_source, ingest, known_factor_source, known_ingest
 from tasks.stage import (
     Stage,
@@ -193,3 +194,14 @@ class PipelineRun:
         for scope, output in self.scoped:
             rows.append({"scope": scope, **resolved(output).as_row()})
         return rows
+
+    def run_record(self, started_at: dt.datetime) -> RunRecord:
+        """The record of this run, finished now: its config and :meth:`rows`."""
+        return RunRecord(
+            run_id=self.run_id,
+            config_name=self.settings.name,
+            config=self.settings.recorded(),
+            started_at=started_at,
+            finished_at=dt.datetime.now(dt.UTC),
+            stages=self.rows(),
+        )

@@ -66,33 +66,20 @@ def inline_run():
     (``data``, ``hedge.data``) and saved in the store (store: a root or a StoreLocation)."""
     import datetime as dt
 
+    from flows.pipeline import hedge_stages, shared_stages
     from storage import ArtifactStore, RunRecord
-    from tasks.hedge import HEDGE
-    from tasks.ingest import ingest
-    from tasks.run import PipelineRun
-    from tasks.shared import SHARED
+    from tasks.run import PipelineRun, resolved
 
     def run(store, settings, run_id: str) -> RunRecord:
         started = dt.datetime.now(dt.UTC)
         pipeline = PipelineRun(store, settings, run_id, inline=True)
         universes = {}
         for scope, data in [("data", settings.data), ("hedge.data", settings.data_for("hedge"))]:
-            if data.model_dump_json() in universes:
-                continue
-            ingested = ingest.fn(store, data, run_id)
-            pipeline.record(scope, *ingested.results)
-            outputs = pipeline.submit(scope, SHARED, ingested.outputs)
-            universes[data.model_dump_json()] = (outputs, ingested.benchmark)
-        outputs, benchmark = universes[settings.data_for("hedge").model_dump_json()]
-        pipeline.submit("hedge", HEDGE, outputs, benchmark=benchmark)
-        record = RunRecord(
-            run_id=run_id,
-            config_name=settings.name,
-            config=settings.recorded(),
-            started_at=started,
-            finished_at=dt.datetime.now(dt.UTC),
-            stages=pipeline.rows(),
-        )
+            key = data.model_dump_json()
+            if key not in universes:
+                universes[key] = shared_stages(pipeline, resolved(pipeline.ingest(data)), scope)
+        hedge_stages(pipeline, universes[settings.data_for("hedge").model_dump_json()])
+        record = pipeline.run_record(started)
         ArtifactStore(store).save_run(record)
         return record
 
