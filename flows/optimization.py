@@ -186,8 +186,9 @@ def build_task_runner(config: TaskRunnerConfig) -> TaskRunner:
     - ``dask`` with ``address``: ``prefect_dask.DaskTaskRunner(address=...)``, an existing
       cluster (the workers need portflow installed and access to the store URL);
     - ``dask`` without: a ``distributed.LocalCluster`` of ``n_workers`` workers started
-      for the flow run and closed after it. Its worker processes run Prefect's engine, so
-      without a running Prefect server (``PREFECT_API_URL``) each starts a temporary one.
+      for the flow run and closed after it, each set up by :mod:`portflow.dask_worker`. Its
+      worker processes run Prefect's engine, so without a running Prefect server
+      (``PREFECT_API_URL``) each starts a temporary one.
 
     Use as ``some_flow.with_options(task_runner=build_task_runner(config.runner))``.
     """
@@ -204,6 +205,7 @@ def build_task_runner(config: TaskRunnerConfig) -> TaskRunner:
             "threads_per_worker": config.threads_per_worker,
             "processes": config.processes,
             "dashboard_address": None,
+            "preload": ["portflow.dask_worker"],  # quiet at close: see its docstring
         },
     )
 
