@@ -165,7 +165,7 @@ def known_factor_source(store_url: StoreSpec, config: FactorDataConfig) -> Stage
 
 
 @pipeline_task(name="ingest")
-def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Ingested:
+def ingest(store_url: StoreSpec, data: DataConfig, run_id: str | None = None) -> Ingested:
     """Load the source's daily table and risk-free series; version them by content."""
     started = time.perf_counter()
     store = ArtifactStore(store_url)
@@ -207,7 +207,7 @@ def ingest(store_url: str, data: DataConfig, run_id: str | None = None) -> Inges
 
 @pipeline_task(name="factor_source")
 def factor_source(
-    store_url: str, config: FactorDataConfig, run_id: str | None = None
+    store_url: StoreSpec, config: FactorDataConfig, run_id: str | None = None
 ) -> StageResult:
     """Factor returns from ``config.source``, versioned by content (like ``ingest``).
 

@@ -23,10 +23,10 @@ from prefect.artifacts import create_markdown_artifact
 from portflow.report.index import INDEX_NAME, build_index
 from portflow.report.run_view import RunView
 from portflow.report.style import STYLE
-from storage import ArtifactStore, RunRecord
+from storage import ArtifactStore, RunRecord, StoreSpec
 from storage.versions import canonical_json, module_version
 from tasks import pipeline_task
-from tasks.stage import available_cores
+from tasks.stage import available_cores, warn
 
 REPORT_MODULE = "portflow.report.html"
 """The module that builds a report: its code version (with every portflow module it
@@ -117,8 +117,8 @@ def drawing_processes(store: ArtifactStore, strategies: int) -> int:
 def draw_sections(store: ArtifactStore, record: RunRecord) -> list[tuple[str, str]] | None:
     """Every strategy section of the report, drawn in parallel processes (matplotlib holds
     the GIL, so threads would take turns); None when they are to be drawn in this process:
-    one core, an in-memory store, or a section that failed in its worker (drawn again
-    here, it raises its error as it is)."""
+    one core, an in-memory store, or a section that failed in its worker (warned; drawn
+    again here, it raises its error as it is)."""
     strategies = RunView(store, record).strategies()
     processes = drawing_processes(store, len(strategies))
     if not processes:
@@ -128,9 +128,11 @@ def draw_sections(store: ArtifactStore, record: RunRecord) -> list[tuple[str, st
     context = multiprocessing.get_context("forkserver")  # never fork a threaded process
     try:
         with ProcessPoolExecutor(processes, mp_context=context) as pool:
-            drawn = pool.map(draw_section, repeat(store.url), repeat(record), strategies)
+            drawn = pool.map(draw_section, repeat(store.location), repeat(record), strategies)
             return list(drawn)
-    except Exception:  # noqa: BLE001 (drawn again in this process, which raises it)
+    except Exception as error:  # noqa: BLE001 (drawn again in this process, which raises it)
+        problem = str(error).splitlines()[0] if str(error) else ""
+        warn(f"report: a worker process failed ({type(error).__name__}: {problem}); drawing here")
         return None
 
 
@@ -169,7 +171,7 @@ def report_markdown(store: ArtifactStore, record: RunRecord, url: str) -> str:
 
 
 @pipeline_task(name="report")
-def report_task(store_url: str, record: RunRecord) -> str:
+def report_task(store_url: StoreSpec, record: RunRecord) -> str:
     """Write the HTML report (or point to an earlier run's report of the same content) and
     the index, and publish where they are."""
     store = ArtifactStore(store_url)

@@ -21,7 +21,7 @@ from portflow.report.sections import SECTIONS
 from portflow.report.style import STYLE
 from portflow.report.tables import ResultTable, result_tables
 from portflow.report.tearsheet import Heading, tear_sheet
-from storage import ArtifactStore, RunRecord
+from storage import ArtifactStore, RunRecord, StoreSpec
 
 
 def _frame_html(frame: pd.DataFrame, text_columns: tuple[str, ...] = ()) -> str:
@@ -133,10 +133,10 @@ def strategy_section(store: ArtifactStore, record: RunRecord, strategy: str) -> 
     )
 
 
-def draw_section(store_url: str, record: RunRecord, strategy: str) -> tuple[str, str]:
-    """:func:`strategy_section` of the store at ``store_url``: what a worker process of
-    the report task runs (this module imports no Prefect)."""
-    return strategy_section(ArtifactStore(store_url), record, strategy)
+def draw_section(store: StoreSpec, record: RunRecord, strategy: str) -> tuple[str, str]:
+    """:func:`strategy_section` of the store at ``store`` (its URL and fsspec options):
+    what a worker process of the report task runs (this module imports no Prefect)."""
+    return strategy_section(ArtifactStore(store), record, strategy)
 
 
 def build_report(

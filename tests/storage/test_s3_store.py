@@ -187,3 +187,26 @@ def test_an_unreachable_object_store_is_one_line_before_anything_starts(monkeypa
         assert result.output.startswith("error [store] root: cannot reach s3://portflow/x: ")
         assert "Could not connect to the endpoint URL" in result.output
         assert len(result.output.splitlines()) == 1 and SECRET not in result.output
+
+
+def test_report_sections_drawn_in_worker_processes_reach_the_store_with_its_options(
+    s3, default_run
+):
+    """The report task draws each strategy's section in a worker process, which opens the
+    store again: with its options (the URL alone reaches only the closed endpoint of the
+    environment), so no section falls back to being drawn in the task's process."""
+    from tasks.report import draw_sections
+
+    root, record = default_run
+    location = StoreLocation(
+        "s3://portflow/report", {k: s3[k] for k in ("endpoint_url", "key", "secret")}
+    )
+    store = ArtifactStore(location)
+    store.fs.put(f"{root}/", store.root, recursive=True)
+    sections = draw_sections(store, record)
+    assert sections is not None, "a worker process could not draw its section"
+    strategies = ("hedge", "vol_managed", "optimization", "allocation")
+    assert [link.split('"')[1] for link, _ in sections] == [f"#{s}" for s in strategies]
+    assert all(
+        f'<section id="{s}">' in body for s, (_, body) in zip(strategies, sections, strict=True)
+    )
